@@ -1,0 +1,165 @@
+"""The read side: the analytics catalogue and the in-memory snapshot path.
+
+Analytics are plain SQL over ``json_extract(row_json, '$.field')``. The first four are the
+original load bench's; the rest add joins and a ``UNION ALL`` by agent, session and day, with
+a ``complexity`` level (1 = one table, 3 = joins of several) the simulator's complex-join
+operation draws from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stress.metadb.engines import Connection
+from stress.metadb.schema import JSON_TABLES
+
+__all__ = ["ANALYTICS", "AnalyticsQuery", "snapshot_rows"]
+
+
+def _j(field: str, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return f"json_extract({prefix}row_json, '$.{field}')"
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    """A named analytics query, the tables it reads, and how heavy it is (1..5)."""
+
+    name: str
+    sql: str
+    tables: tuple[str, ...]
+    complexity: int
+    description: str
+
+
+_QUERIES: tuple[AnalyticsQuery, ...] = (
+    AnalyticsQuery(
+        "messages_by_source_direction",
+        f"SELECT {_j('source')} AS source, {_j('direction')} AS direction, count(*) AS n "
+        "FROM messages GROUP BY 1, 2 ORDER BY n DESC",
+        ("messages",),
+        1,
+        "messages counted by source and direction (the original bench's first)",
+    ),
+    AnalyticsQuery(
+        "token_usage_by_runtime",
+        f"SELECT {_j('runtime')} AS runtime, "
+        f"sum({_j('input_tokens')} + {_j('output_tokens')}) AS tokens, count(*) AS n "
+        "FROM token_usage GROUP BY 1 ORDER BY tokens DESC",
+        ("token_usage",),
+        1,
+        "input plus output tokens by runtime",
+    ),
+    AnalyticsQuery(
+        "iroh_events_by_type",
+        f"SELECT {_j('event_type')} AS event_type, count(*) AS n "
+        "FROM iroh_events GROUP BY 1 ORDER BY n DESC",
+        ("iroh_events",),
+        1,
+        "iroh events counted by type",
+    ),
+    AnalyticsQuery(
+        "mcp_tool_calls_by_source_tool",
+        f"SELECT {_j('source')} AS source, {_j('tool')} AS tool, count(*) AS n, "
+        f"avg({_j('duration_ms')}) AS mean_duration_ms "
+        "FROM mcp_tool_calls GROUP BY 1, 2 ORDER BY n DESC",
+        ("mcp_tool_calls",),
+        1,
+        "MCP tool calls by source and tool: count and mean duration (ms)",
+    ),
+    AnalyticsQuery(
+        "tokens_per_session_with_sessions",
+        f"SELECT t.session, t.agent, t.tokens, count(s.id) AS session_events FROM ("
+        f"SELECT {_j('session_id')} AS session, {_j('agent')} AS agent, "
+        f"sum({_j('input_tokens')} + {_j('output_tokens')}) AS tokens "
+        "FROM token_usage GROUP BY 1, 2) AS t "
+        f"LEFT JOIN sessions AS s ON {_j('agent', 's')} = t.agent "
+        "GROUP BY t.session, t.agent, t.tokens ORDER BY t.tokens DESC LIMIT 50",
+        ("token_usage", "sessions"),
+        2,
+        "tokens per session joined with the agent's session events",
+    ),
+    AnalyticsQuery(
+        "activity_by_agent_union",
+        f"SELECT agent, kind, count(*) AS n FROM ("
+        f"SELECT {_j('from_agent')} AS agent, 'message' AS kind FROM messages "
+        f"UNION ALL SELECT {_j('agent')}, 'tokens' FROM token_usage "
+        f"UNION ALL SELECT {_j('agent')}, 'tool_call' FROM mcp_tool_calls "
+        f"UNION ALL SELECT {_j('agent')}, 'watchdog' FROM watchdog_events"
+        ") GROUP BY agent, kind ORDER BY n DESC",
+        ("messages", "token_usage", "mcp_tool_calls", "watchdog_events"),
+        2,
+        "activity by agent across four tables (UNION ALL)",
+    ),
+    AnalyticsQuery(
+        "rows_by_day_union",
+        f"SELECT day, kind, count(*) AS n FROM ("
+        f"SELECT substr({_j('ts_utc')}, 1, 10) AS day, 'cli' AS kind FROM cli_invocations "
+        f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'tokens' FROM token_usage "
+        f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'comms' FROM communication_events "
+        f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'ticks' FROM ticks"
+        ") GROUP BY day, kind ORDER BY day DESC, n DESC",
+        ("cli_invocations", "token_usage", "communication_events", "ticks"),
+        3,
+        "rows per day and kind over the four hottest tables (UNION ALL)",
+    ),
+    AnalyticsQuery(
+        "agent_cost_and_failures",
+        f"SELECT u.agent, u.cost_micros, coalesce(c.failed_calls, 0) AS failed_calls, "
+        f"coalesce(w.alerts, 0) AS alerts FROM ("
+        f"SELECT {_j('agent')} AS agent, sum({_j('cost_usd_micros')}) AS cost_micros "
+        "FROM token_usage GROUP BY 1) AS u "
+        f"LEFT JOIN (SELECT {_j('agent')} AS agent, count(*) AS failed_calls FROM mcp_tool_calls "
+        f"WHERE {_j('success')} = 0 GROUP BY 1) AS c ON c.agent = u.agent "
+        f"LEFT JOIN (SELECT {_j('agent')} AS agent, count(*) AS alerts FROM watchdog_events "
+        f"WHERE {_j('severity')} != 'info' GROUP BY 1) AS w ON w.agent = u.agent "
+        "ORDER BY u.cost_micros DESC LIMIT 50",
+        ("token_usage", "mcp_tool_calls", "watchdog_events"),
+        3,
+        "cost per agent joined with failed tool calls and watchdog alerts",
+    ),
+    AnalyticsQuery(
+        "session_timeline_deep",
+        f"SELECT s.agent, {_j('session_num', 's')} AS session_num, "
+        "count(DISTINCT t.id) AS usage_rows, "
+        f"count(DISTINCT m.id) AS tool_calls, count(DISTINCT c.id) AS cli_calls "
+        "FROM sessions AS s "
+        f"LEFT JOIN token_usage AS t ON {_j('agent', 't')} = {_j('agent', 's')} "
+        f"LEFT JOIN mcp_tool_calls AS m ON {_j('agent', 'm')} = {_j('agent', 's')} "
+        f"LEFT JOIN cli_invocations AS c ON {_j('host', 'c')} = {_j('agent', 's')} "
+        f"WHERE {_j('event', 's')} = 'up' GROUP BY s.id ORDER BY usage_rows DESC LIMIT 20",
+        ("sessions", "token_usage", "mcp_tool_calls", "cli_invocations"),
+        4,
+        "per session start: usage rows, tool calls and CLI calls of its agent (three joins)",
+    ),
+)
+
+#: name -> query, in order of complexity.
+ANALYTICS: dict[str, AnalyticsQuery] = {query.name: query for query in _QUERIES}
+
+
+def snapshot_rows(
+    source: Connection, tables: Sequence[str], sql: str, params: Sequence[Any] | Mapping[str, Any]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Copy only ``tables`` from ``source`` into an in-memory SQLite and run ``sql`` there.
+
+    The live file is read once per table, briefly; the analytics then run on the copy, as the
+    original's authors planned to replace its heavier analytical engine.
+    """
+    memory = sqlite3.connect(":memory:")
+    try:
+        for table in tables:
+            if table not in JSON_TABLES:
+                raise ValueError(f"snapshot: unknown table {table!r}")
+            memory.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, row_json TEXT NOT NULL)")
+            rows = source.execute(f"SELECT id, row_json FROM {table}").fetchall()
+            memory.executemany(f"INSERT INTO {table} (id, row_json) VALUES (?, ?)", rows)
+        cursor = memory.execute(sql, params)
+        result = [tuple(row) for row in cursor.fetchall()]
+        columns = tuple(col[0] for col in cursor.description or ())
+    finally:
+        memory.close()
+    return columns, result

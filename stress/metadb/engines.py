@@ -1,0 +1,178 @@
+"""Engines: how a connection is opened, configured, and how its failures are classified.
+
+Two engines speak the same DB-API: ``sqlite`` (the standard library, the default) and
+``turso`` (the ``pyturso`` package, the Rust engine the original store runs on, an optional
+extra). Every connection is opened in autocommit mode so the store issues its own
+``BEGIN IMMEDIATE``: a writer that starts deferred and upgrades later can deadlock against
+another upgrader, which SQLite reports as an immediate SQLITE_BUSY that no timeout can cure.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, Protocol
+
+from stress.metadb.errors import EngineUnavailableError
+
+__all__ = [
+    "ENGINES",
+    "ERROR_CLASSES",
+    "Connection",
+    "EngineName",
+    "classify_failure",
+    "connect",
+    "engine_version",
+    "is_store_failure",
+]
+
+EngineName = Literal["sqlite", "turso"]
+ENGINES: tuple[EngineName, ...] = ("sqlite", "turso")
+
+#: Classes a store-side failure is sorted into (the spool and every counter use these).
+ERROR_CLASSES: tuple[str, ...] = (
+    "lock_timeout",  # the write lock stayed held past the busy timeout
+    "busy",  # SQLITE_BUSY without waiting out the timeout (snapshot conflict, zero timeout)
+    "disk_full",
+    "io_error",
+    "read_only",
+    "engine_refused",  # the engine will not do this at all (turso: a second process)
+    "corrupt",
+    "other",
+)
+
+
+class Cursor(Protocol):
+    lastrowid: int | None
+    description: Any
+
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """The slice of DB-API the store uses; both engines' connections satisfy it."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to open one connection."""
+
+    engine: EngineName
+    busy_timeout_ms: int
+    read_only: bool = False
+    #: Called with every SQL statement the engine runs (sqlite only); tests use it to prove
+    #: that a warm open runs no DDL.
+    trace: Callable[[str], None] | None = None
+
+
+def _turso() -> ModuleType:
+    try:
+        import turso
+    except ImportError:
+        raise EngineUnavailableError(
+            "turso", "install the optional extra: pip install 'stress[turso]' (pyturso)"
+        ) from None
+    return turso
+
+
+def connect(path: Path, options: ConnectOptions) -> Connection:
+    """Open and configure a connection (pragmas only; the schema check is the store's)."""
+    conn: Connection
+    if options.engine == "sqlite":
+        conn = _connect_sqlite(path, options)
+    elif options.engine == "turso":
+        conn = _turso().connect(str(path), isolation_level=None)
+    else:
+        raise EngineUnavailableError(options.engine, f"choose one of {', '.join(ENGINES)}")
+    try:
+        _configure(conn, options)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect_sqlite(path: Path, options: ConnectOptions) -> sqlite3.Connection:
+    target = f"file:{path}?mode=ro" if options.read_only else str(path)
+    conn = sqlite3.connect(
+        target,
+        timeout=options.busy_timeout_ms / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        uri=options.read_only,
+    )
+    if options.trace is not None:
+        conn.set_trace_callback(options.trace)
+    return conn
+
+
+def _configure(conn: Connection, options: ConnectOptions) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout_ms)}")
+    if options.read_only:
+        conn.execute("PRAGMA query_only = 1")
+        return
+    # On a file already in WAL mode this is a read of the header, not a write.
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """True for failures of the store (locks, disk, I/O, engine limits), not of the caller.
+
+    Programming errors (bad SQL, constraint violations) are not store failures: they raise.
+    """
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+        return False
+    if isinstance(exc, sqlite3.DatabaseError | OSError):
+        return True
+    turso = _loaded_turso()
+    if turso is None or not isinstance(exc, turso.DatabaseError):
+        return False
+    return not isinstance(exc, turso.IntegrityError | turso.ProgrammingError)
+
+
+def _loaded_turso() -> Any:
+    import sys
+
+    return sys.modules.get("turso")
+
+
+def classify_failure(exc: BaseException, waited_ms: float, busy_timeout_ms: int) -> str:
+    """Sort a store failure into one of :data:`ERROR_CLASSES`.
+
+    SQLite says "database is locked" both when it waited out the busy timeout and when it gave
+    up at once (a snapshot conflict); ``waited_ms`` tells the two apart.
+    """
+    message = str(exc).lower()
+    if "locked by another process" in message or "locking error" in message:
+        return "engine_refused"
+    if "database is locked" in message or "database is busy" in message or "busy" in message:
+        return "lock_timeout" if waited_ms >= 0.9 * busy_timeout_ms else "busy"
+    if "disk is full" in message or "database or disk is full" in message:
+        return "disk_full"
+    if "readonly" in message or "read-only" in message or "query_only" in message:
+        return "read_only"
+    if "malformed" in message or "not a database" in message:
+        return "corrupt"
+    if "i/o" in message or isinstance(exc, OSError) or "unable to open" in message:
+        return "io_error"
+    return "other"
+
+
+def engine_version(engine: EngineName) -> str:
+    """The engine's version string, for the run's environment record."""
+    if engine == "sqlite":
+        return sqlite3.sqlite_version
+    try:
+        return f"pyturso {metadata.version('pyturso')}"
+    except metadata.PackageNotFoundError:
+        return "not installed"

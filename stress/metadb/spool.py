@@ -1,0 +1,133 @@
+"""The error spool: one JSON line per write that could not be persisted.
+
+Path: ``<home>/logs/meta-db-errors-<YYYY-MM-DD>.jsonl`` (UTC date). Many processes append at
+once, so each append is a single ``os.write`` of whole lines on an ``O_APPEND`` descriptor,
+under an exclusive ``flock``: ``O_APPEND`` alone keeps writes from overlapping on a local file
+system, and the lock keeps that true where the kernel would split a large write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "SpoolEntry",
+    "SpoolLine",
+    "append_entries",
+    "iter_spool_lines",
+    "spool_files",
+    "spool_path",
+]
+
+_PREFIX = "meta-db-errors-"
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """One write that could not be persisted.
+
+    ``op`` is ``insert`` for a JSON-row table (``row_json`` holds the exact text the store
+    would have stored, ``id`` the reserved id or ``None``), ``event_insert`` / ``event_mark``
+    for the events table and ``cursor_upsert`` for a source cursor (``data`` holds the fields).
+    """
+
+    table: str
+    op: str
+    error_class: str
+    error: str
+    id: int | None = None
+    row_json: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, ts_utc: str, engine: str) -> bytes:
+        return orjson.dumps(
+            {
+                "ts_utc": ts_utc,
+                "table": self.table,
+                "op": self.op,
+                "error_class": self.error_class,
+                "error": self.error,
+                "id": self.id,
+                "row_json": self.row_json,
+                "data": self.data,
+                "pid": os.getpid(),
+                "engine": engine,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SpoolLine:
+    """A line read back from a spool file: its position, and the object or why it is bad."""
+
+    path: Path
+    number: int  # 1-based line number within the file
+    record: dict[str, Any] | None
+    problem: str | None = None
+
+
+def spool_path(home: Path, now: datetime | None = None) -> Path:
+    """The spool file for ``now``'s UTC date under ``home``."""
+    moment = now if now is not None else datetime.now(UTC)
+    return home / "logs" / f"{_PREFIX}{moment.astimezone(UTC):%Y-%m-%d}.jsonl"
+
+
+def append_entries(
+    home: Path, entries: Sequence[SpoolEntry], engine: str, now: datetime | None = None
+) -> Path:
+    """Append ``entries`` as whole lines in one write; raises ``OSError`` if that fails."""
+    moment = now if now is not None else datetime.now(UTC)
+    ts_utc = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    payload = b"".join(entry.to_json(ts_utc, engine) + b"\n" for entry in entries)
+    path = spool_path(home, moment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        written = os.write(fd, payload)
+        if written != len(payload):
+            # A short write on a regular file means the disk filled mid-way; say so.
+            raise OSError(f"short write to spool {path}: {written} of {len(payload)} bytes")
+    finally:
+        os.close(fd)  # closing releases the flock
+    return path
+
+
+def spool_files(home: Path) -> list[Path]:
+    """Every spool file under ``home``, oldest date first."""
+    logs = home / "logs"
+    if not logs.is_dir():
+        return []
+    return sorted(logs.glob(f"{_PREFIX}*.jsonl"))
+
+
+def iter_spool_lines(path: Path, start_after: int = 0) -> Iterator[SpoolLine]:
+    """Lines of ``path`` after line ``start_after``, each parsed or flagged as torn.
+
+    A final line without its newline is reported as torn rather than parsed: its writer may
+    still be appending it.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number <= start_after:
+                continue
+            if not raw.endswith(b"\n"):
+                yield SpoolLine(path, number, None, "incomplete last line")
+                return
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                yield SpoolLine(path, number, None, f"not JSON: {exc}")
+                continue
+            if not isinstance(record, dict):
+                yield SpoolLine(path, number, None, "not a JSON object")
+                continue
+            yield SpoolLine(path, number, record)

@@ -1,0 +1,146 @@
+"""Re-ingest spooled writes, exactly once, so nothing a failed write carried is lost.
+
+Progress is a line number per spool file, kept in ``source_cursors`` under
+``spool:<file name>`` and advanced in the same transaction as the rows it covers: a replay that
+dies half-way resumes where it stopped, and a second replay adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stress.metadb import spool
+from stress.metadb.engines import Connection
+from stress.metadb.schema import JSON_TABLES
+from stress.metadb.store import MetaDb, _upsert_cursor
+
+__all__ = ["SpoolReplayResult", "replay_spool"]
+
+_CHUNK_LINES = 500
+
+
+@dataclass
+class SpoolReplayResult:
+    """What a replay did, over every spool file under the home folder."""
+
+    files: int = 0
+    lines_read: int = 0
+    #: Rows (and event and cursor writes) applied now.
+    ingested: int = 0
+    #: Lines whose row was already present with its reserved id (nothing added).
+    duplicates: int = 0
+    #: ``file:line: problem`` for lines that cannot be applied (torn, not JSON, unknown op).
+    problems: list[str] = field(default_factory=list)
+    #: (table, id) of every row inserted now, for the caller's own accounting.
+    inserted: list[tuple[str, int]] = field(default_factory=list)
+
+
+def replay_spool(store: MetaDb, home: Path | None = None) -> SpoolReplayResult:
+    """Apply every spool line under ``home`` (default: the store's) not applied before.
+
+    Raises :class:`~stress.metadb.errors.EngineError` if the store fails; what was committed
+    before stays committed and the next call resumes after it.
+    """
+    result = SpoolReplayResult()
+    for path in spool.spool_files(home if home is not None else store.home):
+        result.files += 1
+        _replay_file(store, path, result)
+    return result
+
+
+def _replay_file(store: MetaDb, path: Path, result: SpoolReplayResult) -> None:
+    source = f"spool:{path.name}"
+    done = int(store.source_cursor(source) or 0)
+    chunk: list[spool.SpoolLine] = []
+    for line in spool.iter_spool_lines(path, start_after=done):
+        if line.record is None and line.problem == "incomplete last line":
+            break  # its writer may still be appending: leave it for the next replay
+        chunk.append(line)
+        if len(chunk) >= _CHUNK_LINES:
+            _apply_chunk(store, source, chunk, result)
+            chunk = []
+    if chunk:
+        _apply_chunk(store, source, chunk, result)
+
+
+def _apply_chunk(
+    store: MetaDb, source: str, chunk: list[spool.SpoolLine], result: SpoolReplayResult
+) -> None:
+    staged = SpoolReplayResult()
+    with store.transaction() as conn:
+        for line in chunk:
+            _apply_line(conn, line, staged)
+        cursor = {"source": source, "cursor_value": str(chunk[-1].number), "updated_at": _now()}
+        _upsert_cursor(conn, cursor)
+    # Count only after the commit: a failed chunk is retried whole by the next replay.
+    result.lines_read += len(chunk)
+    result.ingested += staged.ingested
+    result.duplicates += staged.duplicates
+    result.problems.extend(staged.problems)
+    result.inserted.extend(staged.inserted)
+
+
+def _apply_line(conn: Connection, line: spool.SpoolLine, out: SpoolReplayResult) -> None:
+    record = line.record
+    where = f"{line.path.name}:{line.number}"
+    if record is None:
+        out.problems.append(f"{where}: {line.problem}")
+        return
+    op = record.get("op")
+    if op == "insert":
+        _apply_insert(conn, record, where, out)
+    elif op == "event_insert":
+        _apply_event_insert(conn, record["data"], out)
+    elif op == "event_mark":
+        data = record["data"]
+        conn.execute(
+            "UPDATE events SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (data["status"], data["reason"], data["updated_at"], record["id"]),
+        )
+        out.ingested += 1
+    elif op == "cursor_upsert":
+        _upsert_cursor(conn, record["data"])
+        out.ingested += 1
+    else:
+        out.problems.append(f"{where}: unknown op {op!r}")
+
+
+def _apply_insert(
+    conn: Connection, record: Mapping[str, Any], where: str, out: SpoolReplayResult
+) -> None:
+    table, row_json, row_id = record.get("table"), record.get("row_json"), record.get("id")
+    if table not in JSON_TABLES or not isinstance(row_json, str):
+        out.problems.append(f"{where}: not a JSON-row insert (table {table!r})")
+        return
+    if row_id is None:
+        cursor = conn.execute(f"INSERT INTO {table} (row_json) VALUES (?)", (row_json,))
+        out.inserted.append((table, int(cursor.lastrowid)))
+        out.ingested += 1
+        return
+    # The id was reserved before the write failed, so no one else holds it; OR IGNORE makes
+    # a row that did land (or was replayed before) a counted duplicate, not an error.
+    cursor = conn.execute(
+        f"INSERT OR IGNORE INTO {table} (id, row_json) VALUES (?, ?)", (row_id, row_json)
+    )
+    if cursor.rowcount == 1:
+        out.inserted.append((table, int(row_id)))
+        out.ingested += 1
+    else:
+        out.duplicates += 1
+
+
+def _apply_event_insert(conn: Connection, data: Mapping[str, Any], out: SpoolReplayResult) -> None:
+    conn.execute(
+        "INSERT INTO events (ts_utc, kind, payload_json, status, updated_at) "
+        "VALUES (?, ?, ?, 'pending', ?)",
+        (data["ts_utc"], data["kind"], data["payload_json"], data["ts_utc"]),
+    )
+    out.ingested += 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,505 @@
+"""The meta.db store handle: connections, schema check, writers, spool on failure.
+
+A :class:`MetaDb` is one handle on one file with one set of strategies. It is not shared
+between threads: each simulated user opens its own, as each short-lived process of the
+original did. Writers never raise for store-side failures (a lock held past the busy timeout,
+a full disk): the rows go to the error spool and the outcome says so. Programming errors (an
+unknown table, an invalid record) raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import orjson
+
+from stress.metadb import maintenance, spool
+from stress.metadb.analytics import ANALYTICS, snapshot_rows
+from stress.metadb.engines import (
+    Connection,
+    ConnectOptions,
+    EngineName,
+    classify_failure,
+    connect,
+    is_store_failure,
+)
+from stress.metadb.errors import EngineError, InvalidRecordError, SchemaTooNewError
+from stress.metadb.ids import IdStrategy, make_allocator
+from stress.metadb.records import Record, validate_record
+from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, migration_statements
+from stress.metadb.writers import TableWriters
+
+__all__ = [
+    "BatchOutcome",
+    "ConnectionMode",
+    "MetaDb",
+    "QueryResult",
+    "StoreOptions",
+    "WriteOutcome",
+    "WriteStatus",
+    "transact",
+]
+
+ConnectionMode = Literal["per-op", "long-lived"]
+CONNECTION_MODES: tuple[ConnectionMode, ...] = ("per-op", "long-lived")
+WriteStatus = Literal["persisted", "spooled", "failed"]
+T = TypeVar("T")
+
+_INSERT_AUTO = {t: f"INSERT INTO {t} (row_json) VALUES (?)" for t in JSON_TABLES}
+_INSERT_WITH_ID = {t: f"INSERT INTO {t} (id, row_json) VALUES (?, ?)" for t in JSON_TABLES}
+_MAX_ID = {t: f"SELECT coalesce(max(id), 0) FROM {t}" for t in JSON_TABLES}
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The strategies of one handle; comparing them is what users come for."""
+
+    engine: EngineName = "sqlite"
+    #: ``per-op`` opens, configures, acts and closes for every operation (the original's
+    #: shape); ``long-lived`` keeps one connection for the handle's life.
+    connection: ConnectionMode = "per-op"
+    ids: IdStrategy = "row"
+    #: How long a statement waits for a lock before it fails, ms.
+    busy_timeout_ms: int = 10_000
+    #: Ids leased at once per process and table by the ``block`` strategy.
+    id_block_size: int = 256
+    read_only: bool = False
+    #: Receives every SQL statement the engine runs (sqlite only), for tests and debugging.
+    trace: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What became of one write: persisted (with its id), spooled, or failed (spool too)."""
+
+    table: str
+    status: WriteStatus
+    id: int | None = None
+    error_class: str | None = None
+    reason: str | None = None
+
+    @property
+    def persisted(self) -> bool:
+        return self.status == "persisted"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of a batch written in one transaction: all rows share the status."""
+
+    table: str
+    status: WriteStatus
+    count: int
+    #: Ids of the rows in order: assigned when persisted, reserved (or empty) when spooled.
+    ids: tuple[int, ...] = ()
+    error_class: str | None = None
+    reason: str | None = None
+
+    @property
+    def persisted(self) -> bool:
+        return self.status == "persisted"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of a query with their column names."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def transact(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
+
+    IMMEDIATE takes the write lock up front, so a transaction never has to upgrade from
+    reader to writer (an upgrade that collides fails at once, whatever the busy timeout).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    return result
+
+
+def _rollback_quietly(conn: Connection) -> None:
+    # No transaction may be open, or the connection may be gone: either way nothing to undo.
+    with contextlib.suppress(Exception):
+        conn.execute("ROLLBACK")
+
+
+class MetaDb(TableWriters):
+    """One handle on a meta.db file. Construction touches nothing; :meth:`open` checks it."""
+
+    def __init__(self, path: Path, home: Path | None = None, options: StoreOptions | None = None):
+        self.path = Path(path)
+        self.home = Path(home) if home is not None else self.path.parent
+        self.options = options if options is not None else StoreOptions()
+        self._conn: Connection | None = None
+        self._allocator = make_allocator(
+            self.options.ids, str(self.path.resolve()), self.options.id_block_size
+        )
+
+    @classmethod
+    def open(
+        cls, path: Path, home: Path | None = None, options: StoreOptions | None = None
+    ) -> MetaDb:
+        """A handle whose file exists at the current schema (migrated if older).
+
+        Raises :class:`SchemaTooNewError` for a newer file and :class:`EngineError` when the
+        engine cannot open it at all.
+        """
+        store = cls(path, home, options)
+        with store.connection():
+            pass
+        return store
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A configured connection at the current schema; raises :class:`EngineError`.
+
+        ``per-op`` opens a fresh one and closes it after; ``long-lived`` reuses one, and drops
+        it after a store failure so the next operation starts clean.
+        """
+        started = time.perf_counter()
+        try:
+            with self._raw_connection() as conn:
+                yield conn
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            raise self._engine_error(exc, started) from exc
+
+    @contextmanager
+    def _raw_connection(self) -> Iterator[Connection]:
+        if self.options.connection == "per-op":
+            conn = self._open_connection()
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        if self._conn is None:
+            self._conn = self._open_connection()
+        try:
+            yield self._conn
+        except Exception as exc:
+            if is_store_failure(exc):
+                self._drop_connection()
+            raise
+
+    def _open_connection(self) -> Connection:
+        conn = connect(
+            self.path,
+            ConnectOptions(
+                self.options.engine,
+                self.options.busy_timeout_ms,
+                self.options.read_only,
+                self.options.trace,
+            ),
+        )
+        try:
+            self._check_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_schema(self, conn: Connection) -> None:
+        version = _user_version(conn)
+        if version == SCHEMA_VERSION:
+            return  # the warm path: not one DDL statement, no write lock
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(str(self.path), version, SCHEMA_VERSION)
+        if not self.options.read_only:
+            transact(conn, self._migrate)
+
+    @staticmethod
+    def _migrate(conn: Connection) -> None:
+        # Another process may have migrated between our read and our lock: read again.
+        version = _user_version(conn)
+        if version >= SCHEMA_VERSION:
+            return
+        for statement in migration_statements(version):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        """Close the long-lived connection, if any. The handle can be used again after."""
+        self._drop_connection()
+
+    def __enter__(self) -> MetaDb:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _engine_error(self, exc: BaseException, started: float) -> EngineError:
+        waited_ms = (time.perf_counter() - started) * 1000
+        error_class = classify_failure(exc, waited_ms, self.options.busy_timeout_ms)
+        return EngineError(self.options.engine, error_class, str(exc))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``; commits on success, raises EngineError."""
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+
+    # -- JSON-row writers --------------------------------------------------------------
+
+    def record(self, table: str, row: Record | Mapping[str, Any]) -> WriteOutcome:
+        """Write one row of ``table``; store failures spool it and say so in the outcome."""
+        row_json = validate_record(table, row).model_dump_json()
+        batch = self._write_rows(table, [row_json])
+        return WriteOutcome(
+            table,
+            batch.status,
+            batch.ids[0] if batch.ids else None,
+            batch.error_class,
+            batch.reason,
+        )
+
+    def record_batch(self, table: str, rows: Sequence[Record | Mapping[str, Any]]) -> BatchOutcome:
+        """Write many rows of ``table`` in one transaction (ids reserved in one update)."""
+        row_jsons = [validate_record(table, row).model_dump_json() for row in rows]
+        if not row_jsons:
+            return BatchOutcome(table, "persisted", 0)
+        return self._write_rows(table, row_jsons)
+
+    def _write_rows(self, table: str, row_jsons: list[str]) -> BatchOutcome:
+        reserved: range | None = None
+        started = time.perf_counter()
+        try:
+            with self._raw_connection() as conn:
+                reserved = self._allocator.take(conn, table, len(row_jsons), transact)
+                ids = transact(conn, lambda c: _insert_rows(c, table, row_jsons, reserved))
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            error = self._engine_error(exc, started)
+            entries = [
+                spool.SpoolEntry(
+                    table,
+                    "insert",
+                    error.error_class,
+                    error.message,
+                    id=reserved[i] if reserved is not None else None,
+                    row_json=row_json,
+                )
+                for i, row_json in enumerate(row_jsons)
+            ]
+            status, reason = self._spool(entries, error)
+            kept = tuple(reserved) if reserved is not None else ()
+            return BatchOutcome(table, status, len(row_jsons), kept, error.error_class, reason)
+        return BatchOutcome(table, "persisted", len(row_jsons), ids)
+
+    def _spool(
+        self, entries: list[spool.SpoolEntry], error: EngineError
+    ) -> tuple[WriteStatus, str]:
+        """Append ``entries`` to the spool: ``spooled``, or ``failed`` if even that fails."""
+        try:
+            spool.append_entries(self.home, entries, self.options.engine)
+        except OSError as spool_exc:
+            return "failed", f"{error.message}; spool append failed too: {spool_exc}"
+        return "spooled", error.message
+
+    # -- control-plane writers ---------------------------------------------------------
+
+    def _write_control(
+        self, entry: spool.SpoolEntry, work: Callable[[Connection], int | None]
+    ) -> WriteOutcome:
+        started = time.perf_counter()
+        try:
+            with self._raw_connection() as conn:
+                row_id = transact(conn, work)
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            error = self._engine_error(exc, started)
+            failed = spool.SpoolEntry(
+                entry.table, entry.op, error.error_class, error.message, entry.id, None, entry.data
+            )
+            status, reason = self._spool([failed], error)
+            return WriteOutcome(entry.table, status, entry.id, error.error_class, reason)
+        return WriteOutcome(entry.table, "persisted", row_id)
+
+    def insert_event(self, kind: str, payload: Mapping[str, Any]) -> WriteOutcome:
+        """Insert a delivery event as ``pending``; the outcome carries its id."""
+        now = _now_iso()
+        payload_json = orjson.dumps(dict(payload)).decode()
+        data = {"ts_utc": now, "kind": kind, "payload_json": payload_json}
+        entry = spool.SpoolEntry("events", "event_insert", "", "", data=data)
+        return self._write_control(entry, lambda c: _insert_event(c, data))
+
+    def mark_event(
+        self, event_id: int, status: Literal["delivered", "failed"], reason: str | None = None
+    ) -> WriteOutcome:
+        """Mark an event ``delivered``, or ``failed`` with the reason (required then)."""
+        if status not in ("delivered", "failed"):
+            raise InvalidRecordError(
+                "events", "status", f"must be delivered or failed, not {status!r}"
+            )
+        if status == "failed" and not reason:
+            raise InvalidRecordError("events", "reason", "required when status is failed")
+        data = {"status": status, "reason": reason, "updated_at": _now_iso()}
+        entry = spool.SpoolEntry("events", "event_mark", "", "", id=event_id, data=data)
+        return self._write_control(entry, lambda c: _mark_event(c, event_id, data))
+
+    def upsert_source_cursor(self, source: str, cursor_value: str) -> WriteOutcome:
+        """Set the cursor of ``source`` (created on first use)."""
+        data = {"source": source, "cursor_value": cursor_value, "updated_at": _now_iso()}
+        entry = spool.SpoolEntry("source_cursors", "cursor_upsert", "", "", data=data)
+        return self._write_control(entry, lambda c: _upsert_cursor(c, data))
+
+    def source_cursor(self, source: str) -> str | None:
+        """The cursor of ``source``, or ``None`` if it was never set."""
+        rows = self.query("SELECT cursor_value FROM source_cursors WHERE source = ?", (source,))
+        return str(rows.rows[0][0]) if rows.rows else None
+
+    # -- reads -------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> QueryResult:
+        """Run a parameterised query; store failures raise :class:`EngineError`."""
+        with self.connection() as conn:
+            try:
+                cursor = conn.execute(sql, params)
+                rows = [tuple(row) for row in cursor.fetchall()]
+            except Exception as exc:
+                if is_store_failure(exc):
+                    raise
+                raise InvalidRecordError("<query>", "sql", str(exc)) from exc
+            columns = tuple(col[0] for col in cursor.description or ())
+        return QueryResult(columns, rows)
+
+    def analytics(self, name: str) -> QueryResult:
+        """Run the named query of :data:`ANALYTICS` on the live file."""
+        if name not in ANALYTICS:
+            known = ", ".join(ANALYTICS)
+            raise InvalidRecordError(
+                "<query>", "name", f"unknown analytics {name!r}; known: {known}"
+            )
+        return self.query(ANALYTICS[name].sql)
+
+    def snapshot_query(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any] = (),
+        tables: Sequence[str] | None = None,
+    ) -> QueryResult:
+        """Copy just ``tables`` (default: those ``sql`` names) to memory and query the copy."""
+        referenced = tables if tables is not None else _tables_in(sql)
+        with self.connection() as conn:
+            # One read transaction, so every copied table comes from the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                columns, rows = snapshot_rows(conn, referenced, sql, params)
+            finally:
+                _rollback_quietly(conn)
+        return QueryResult(columns, rows)
+
+    # -- upkeep ------------------------------------------------------------------------
+
+    def checkpoint(self, mode: str = "TRUNCATE") -> maintenance.CheckpointResult:
+        """Checkpoint the WAL into the main file."""
+        with self.connection() as conn:
+            return maintenance.checkpoint(conn, mode)
+
+    def integrity_check(self, quick: bool = False) -> list[str]:
+        """``["ok"]`` when the file is sound; ``quick`` skips the index cross-checks."""
+        with self.connection() as conn:
+            return maintenance.integrity_check(conn, quick)
+
+    def stats(self) -> maintenance.StoreStats:
+        """Page count, freelist, file and WAL bytes, and rows per table."""
+        with self.connection() as conn:
+            return maintenance.store_stats(conn, self.path)
+
+    def apply_retention(
+        self, now: datetime | None = None, keep_days: int = 7
+    ) -> maintenance.RetentionResult:
+        """Roll ticks older than ``keep_days`` up into daily counts (one transaction)."""
+        moment = now if now is not None else datetime.now(UTC)
+        with self.transaction() as conn:
+            return maintenance.apply_retention(conn, moment, keep_days)
+
+
+def _tables_in(sql: str) -> list[str]:
+    words = set(sql.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    return [table for table in JSON_TABLES if table in words]
+
+
+def _user_version(conn: Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _insert_rows(
+    conn: Connection, table: str, row_jsons: list[str], reserved: range | None
+) -> tuple[int, ...]:
+    if reserved is not None:
+        if len(row_jsons) == 1:
+            conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_jsons[0]))
+        else:
+            conn.executemany(_INSERT_WITH_ID[table], zip(reserved, row_jsons, strict=True))
+        return tuple(reserved)
+    if len(row_jsons) == 1:
+        return (int(conn.execute(_INSERT_AUTO[table], (row_jsons[0],)).lastrowid),)
+    # Inside our write transaction nobody else inserts, and SQLite gives each new row
+    # max(id) + 1, so the batch's ids are the run that follows the current maximum.
+    base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
+    conn.executemany(_INSERT_AUTO[table], [(row_json,) for row_json in row_jsons])
+    return tuple(range(base + 1, base + 1 + len(row_jsons)))
+
+
+def _insert_event(conn: Connection, data: Mapping[str, Any]) -> int:
+    cursor = conn.execute(
+        "INSERT INTO events (ts_utc, kind, payload_json, status, updated_at) "
+        "VALUES (?, ?, ?, 'pending', ?)",
+        (data["ts_utc"], data["kind"], data["payload_json"], data["ts_utc"]),
+    )
+    return int(cursor.lastrowid)
+
+
+def _mark_event(conn: Connection, event_id: int, data: Mapping[str, Any]) -> int:
+    conn.execute(
+        "UPDATE events SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+        (data["status"], data["reason"], data["updated_at"], event_id),
+    )
+    return event_id
+
+
+def _upsert_cursor(conn: Connection, data: Mapping[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO source_cursors (source, cursor_value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(source) DO UPDATE SET cursor_value = excluded.cursor_value, "
+        "updated_at = excluded.updated_at",
+        (data["source"], data["cursor_value"], data["updated_at"]),
+    )
+    return None
