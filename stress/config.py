@@ -1,0 +1,497 @@
+"""The simulator's settings: one frozen model, filled from ``STRESS_*`` variables and flags.
+
+:func:`load_settings` is the only way in from the outside world. It reads the environment
+mapping it is given (``os.environ`` by default, and only when called), lets command-line flags
+beat variables field by field, and turns every invalid value into a :class:`ConfigError` that
+names the variable or flag, the value and what would be valid. Nothing falls back to a default
+silently, and an unknown ``STRESS_*`` variable is an error, because a typo must not be ignored.
+
+pydantic-settings supplies the model's shape, but its own environment source is switched off
+(see :meth:`Settings.settings_customise_sources`): a model rebuilt from a replay file must never
+pick up the caller's environment, and tests pass a plain dict instead of patching ``os.environ``.
+
+An empty value for an optional setting (``STRESS_SEED=``) means "unset", as in most shells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stress.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PROFILE_DIR",
+    "ENV_PREFIX",
+    "Settings",
+    "add_arguments",
+    "env_name",
+    "flag_name",
+    "load_settings",
+    "overrides_from_namespace",
+    "settings_from_dict",
+    "settings_table_markdown",
+]
+
+#: Prefix of every variable the simulator reads.
+ENV_PREFIX = "STRESS_"
+
+#: The repository's ``profiles/`` folder: ``stress/config.py`` lives one level below the root.
+DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+# Error types of our own validators; _translate() turns them into ConfigError messages.
+_INVALID = "stress_invalid"
+_ORDER = "stress_order"
+
+_CLASS_FIELDS = ("inserter_users", "query_users", "mixed_users")
+_CLASS_NAMES = ("inserter", "query", "mixed")
+_OPTIONAL_FIELDS = ("users", "seed", "output_dir", "replay_file", "max_ops_per_user")
+_ORDERED_PAIRS = (("think_min_ms", "think_max_ms"), ("batch_min", "batch_max"))
+_USERS_FIX = (
+    "must be class=count pairs separated by commas, each class once, counts 0 or more "
+    "(e.g. inserter=4,query=3,mixed=2)"
+)
+
+
+def _rule(fix: str, shown_default: str | None = None) -> JsonDict:
+    """Field metadata: the fix quoted in errors, and the default as the README shows it."""
+    rule: JsonDict = {"fix": fix}
+    if shown_default is not None:
+        rule["shown_default"] = shown_default
+    return rule
+
+
+def _users_rule(name: str, default: int) -> JsonDict:
+    return _rule(f"must be a whole number of {name} users, 0 or more (e.g. {default})")
+
+
+class Settings(BaseSettings):
+    """Every knob of a run. Frozen: workers receive a pickled copy and must not diverge."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", allow_inf_nan=False
+    )
+
+    duration: float = Field(
+        300.0,
+        gt=0,
+        description="Length of the run, in seconds.",
+        json_schema_extra=_rule("must be a number of seconds above 0 (e.g. 30)"),
+    )
+    databases: int = Field(
+        3,
+        ge=1,
+        description="Database files the users are spread over (count); user i uses file i mod N.",
+        json_schema_extra=_rule("must be a whole number of databases, at least 1 (e.g. 3)"),
+    )
+    inserter_users: int = Field(
+        4,
+        ge=0,
+        description="Users of the `inserter` profile (count). Use these three or STRESS_USERS.",
+        json_schema_extra=_users_rule("inserter", 4),
+    )
+    query_users: int = Field(
+        3,
+        ge=0,
+        description="Users of the `query` profile (count).",
+        json_schema_extra=_users_rule("query", 3),
+    )
+    mixed_users: int = Field(
+        2,
+        ge=0,
+        description="Users of the `mixed` profile (count).",
+        json_schema_extra=_users_rule("mixed", 2),
+    )
+    users: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        description=(
+            "Users per profile as `class=count` pairs, e.g. `inserter=4,query=3,mixed=2` "
+            "(counts, in this order); replaces the three per-class counts."
+        ),
+        json_schema_extra=_rule(_USERS_FIX, "unset (the per-class counts)"),
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**63,
+        description="Global seed of the run (integer); unset = random, chosen and printed.",
+        json_schema_extra=_rule(
+            "must be a whole number from 0 to 2**63 - 1 (e.g. 42), or empty for a random seed",
+            "random",
+        ),
+    )
+    max_memory_mb: float = Field(
+        4096.0,
+        gt=0,
+        description="Memory budget, in MB; above it users back off.",
+        json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 4096)"),
+    )
+    max_cpu_percent: float = Field(
+        90.0,
+        gt=0,
+        description="CPU budget, in percent of one core (100 = one core); above it users back off.",
+        json_schema_extra=_rule("must be a percentage above 0, where 100 is one core (e.g. 90)"),
+    )
+    max_disk_mb: float = Field(
+        2048.0,
+        gt=0,
+        description="Disk budget of the databases, in MB; once spent, writes become selects.",
+        json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 2048)"),
+    )
+    think_min_ms: float = Field(
+        10.0,
+        ge=0,
+        description="Shortest think time between two operations, in ms (profiles may override).",
+        json_schema_extra=_rule("must be a number of milliseconds, 0 or more (e.g. 10)"),
+    )
+    think_max_ms: float = Field(
+        200.0,
+        ge=0,
+        description="Longest think time, in ms (exclusive; profiles may override).",
+        json_schema_extra=_rule("must be a number of milliseconds, 0 or more (e.g. 200)"),
+    )
+    batch_min: int = Field(
+        100,
+        ge=1,
+        description="Fewest rows in one bulk insert (rows; profiles may override).",
+        json_schema_extra=_rule("must be a whole number of rows, at least 1 (e.g. 100)"),
+    )
+    batch_max: int = Field(
+        10000,
+        ge=1,
+        description="Most rows in one bulk insert (rows; profiles may override).",
+        json_schema_extra=_rule("must be a whole number of rows, at least 1 (e.g. 10000)"),
+    )
+    log_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Time between progress lines, in seconds.",
+        json_schema_extra=_rule("must be a number of seconds above 0 (e.g. 5)"),
+    )
+    output_dir: Path | None = Field(
+        None,
+        description="Folder for the run's artifacts (path); unset = `runs/<UTC time>-<seed>/`.",
+        json_schema_extra=_rule("must be a folder path", "`runs/<UTC time>-<seed>/`"),
+    )
+    replay_file: Path | None = Field(
+        None,
+        description="A `replay.json` (path) whose recorded run is re-run exactly; unset = new run.",
+        json_schema_extra=_rule("must be the path of a replay.json file", "unset"),
+    )
+    query_complexity_max: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="Most complex query a user issues (level, 1 = one-table select .. 5).",
+        json_schema_extra=_rule("must be a whole number from 1 to 5 (e.g. 3)"),
+    )
+    processes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Worker processes (count): 0 = every user is a thread of the main process, "
+            "N = N processes with the users dealt round-robin."
+        ),
+        json_schema_extra=_rule("must be a whole number of processes, 0 or more (e.g. 4)"),
+    )
+    engine: Literal["sqlite", "turso"] = Field(
+        "sqlite",
+        description="Database engine (name): `sqlite` (stdlib sqlite3) or `turso` (pyturso).",
+        json_schema_extra=_rule("must be one of: sqlite, turso"),
+    )
+    connection: Literal["per-op", "long-lived"] = Field(
+        "per-op",
+        description="Connection shape: `per-op` (a fresh one per operation) or `long-lived`.",
+        json_schema_extra=_rule("must be one of: per-op, long-lived"),
+    )
+    id_allocation: Literal["row", "block", "rowid"] = Field(
+        "row",
+        description=(
+            "How row ids are reserved (name): `row` = one `ids` update per row (the original), "
+            "`block` = leased blocks of ids, `rowid` = SQLite assigns them."
+        ),
+        json_schema_extra=_rule("must be one of: row, block, rowid"),
+    )
+    busy_timeout_ms: int = Field(
+        10000,
+        ge=0,
+        description="SQLite busy timeout, in ms.",
+        json_schema_extra=_rule("must be a whole number of milliseconds, 0 or more (e.g. 10000)"),
+    )
+    profile_dir: Path = Field(
+        DEFAULT_PROFILE_DIR,
+        description=(
+            "Folder of user-class profiles (path; one TOML file per class). The default is the "
+            "repository's `profiles/`, found as "
+            '`Path(__file__).resolve().parent.parent / "profiles"` from `stress/config.py`.'
+        ),
+        json_schema_extra=_rule("must be a folder path", "`profiles/` of the repository"),
+    )
+    max_ops_per_user: int | None = Field(
+        None,
+        ge=1,
+        description="Operations per user (count); set it to stop by count instead of by time.",
+        json_schema_extra=_rule("must be a whole number, at least 1 (e.g. 1000)", "unset"),
+    )
+
+    # Field name -> where its value came from (STRESS_X, --x, or "default").
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only explicit values: load_settings() reads the environment itself (see module doc).
+        return (init_settings,)
+
+    @field_validator(*_OPTIONAL_FIELDS, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("users", mode="before")
+    @classmethod
+    def _parse_users(cls, value: Any) -> Any:
+        return _parse_user_counts(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        for low, high in _ORDERED_PAIRS:
+            if getattr(self, low) > getattr(self, high):
+                raise PydanticCustomError(
+                    _ORDER, "{low} is above {high}", {"low": low, "high": high}
+                )
+        return self
+
+    def user_counts(self) -> dict[str, int]:
+        """Users per class, in class order, classes with no users left out."""
+        if self.users is not None:
+            pairs = list(self.users.items())
+        else:
+            counts = (self.inserter_users, self.query_users, self.mixed_users)
+            pairs = list(zip(_CLASS_NAMES, counts, strict=True))
+        return {name: count for name, count in pairs if count > 0}
+
+    def source_of(self, field: str) -> str:
+        """Where ``field``'s value came from: ``STRESS_X``, ``--x`` or ``default``."""
+        if field not in type(self).model_fields:
+            raise KeyError(field)
+        return self._sources.get(field, "default")
+
+
+def env_name(field: str) -> str:
+    """The variable that sets ``field``: ``think_min_ms`` -> ``STRESS_THINK_MIN_MS``."""
+    return ENV_PREFIX + field.upper()
+
+
+def flag_name(field: str) -> str:
+    """The flag that sets ``field``: ``think_min_ms`` -> ``--think-min-ms``."""
+    return "--" + field.replace("_", "-")
+
+
+def _parse_user_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pair in text.split(","):
+        name, sep, count = (part.strip() for part in pair.partition("="))
+        if not sep or not name:
+            raise _invalid(f"{_USERS_FIX}; {pair.strip()!r} is not a class=count pair")
+        if name in counts:
+            raise _invalid(f"{_USERS_FIX}; class {name!r} appears twice")
+        if not re.fullmatch(r"[0-9]+", count):
+            raise _invalid(f"{_USERS_FIX}; the count of {name!r} is {count!r}")
+        counts[name] = int(count)
+    return counts
+
+
+def _invalid(fix: str) -> PydanticCustomError:
+    return PydanticCustomError(_INVALID, "{fix}", {"fix": fix})
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from ``STRESS_*`` variables, then flags (``overrides``) on top.
+
+    ``environ`` defaults to ``os.environ``, read at call time. ``overrides`` are command-line
+    values keyed by field name, as :func:`overrides_from_namespace` returns them.
+    Raises :class:`ConfigError` for an invalid value, an unknown variable, or STRESS_USERS set
+    together with a per-class count.
+    """
+    raw: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    env = os.environ if environ is None else environ
+    for variable in sorted(key for key in env if key.startswith(ENV_PREFIX)):
+        field = _field_of(variable, env[variable], _ENV_NAMES)
+        raw[field], names[field] = env[variable], variable
+    for field, value in (overrides or {}).items():
+        _field_of(flag_name(field), value, _FLAG_NAMES)
+        raw[field], names[field] = value, flag_name(field)
+    _check_users_conflict(raw, names)
+    return _validate(raw, names)
+
+
+def settings_from_dict(data: Mapping[str, Any], origin: str | None = None) -> Settings:
+    """Rebuild settings from ``model_dump(mode="json")`` output (e.g. replay.json's config).
+
+    Never reads the environment. ``origin`` (e.g. ``"replay.json"``) labels the values, so an
+    error or :meth:`Settings.source_of` says ``replay.json:duration``.
+    """
+    names = {} if origin is None else {field: f"{origin}:{field}" for field in data}
+    return _validate(dict(data), names)
+
+
+_ENV_NAMES = {env_name(field): field for field in Settings.model_fields}
+_FLAG_NAMES = {flag_name(field): field for field in Settings.model_fields}
+
+
+def _field_of(name: str, value: object, known: Mapping[str, str]) -> str:
+    """The field that variable or flag ``name`` sets; unknown names list the near matches."""
+    if name in known:
+        return known[name]
+    raise ConfigError(name, value, f"not a stress setting; {_near_hint(name, list(known))}")
+
+
+def _near_hint(name: str, candidates: list[str]) -> str:
+    # Match on the part after STRESS_ or --, upper-cased: the shared prefix would otherwise make
+    # every name look alike, and STRESS_Duration should still find STRESS_DURATION.
+    def stem(text: str) -> str:
+        return text.removeprefix(ENV_PREFIX).removeprefix("--").replace("-", "_").upper()
+
+    by_stem = {stem(candidate): candidate for candidate in candidates}
+    near = [by_stem[key] for key in difflib.get_close_matches(stem(name), list(by_stem), n=3)]
+    if near:
+        return f"did you mean {' or '.join(near)}?"
+    return f"valid: {', '.join(candidates)}"
+
+
+def _check_users_conflict(raw: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    explicit = [names[field] for field in _CLASS_FIELDS if field in raw]
+    if "users" in raw and explicit:
+        fix = f"cannot be combined with {explicit[0]} (which wins would be ambiguous); use one"
+        raise ConfigError(names["users"], raw["users"], fix)
+
+
+def _validate(raw: dict[str, Any], names: dict[str, str]) -> Settings:
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        # `from None`: the ConfigError says it all; a pydantic traceback would only add noise.
+        raise _translate(error, raw, names) from None
+    settings._sources = names
+    return settings
+
+
+def _translate(
+    error: ValidationError, raw: Mapping[str, Any], names: Mapping[str, str]
+) -> ConfigError:
+    detail = error.errors()[0]
+    context = detail.get("ctx") or {}
+    if detail["type"] == _ORDER:
+        return _order_error(str(context["low"]), str(context["high"]), raw, names)
+    field = str(detail["loc"][0]) if detail["loc"] else ""
+    if field not in Settings.model_fields:
+        return _unknown_key_error(field, names, detail["input"])
+    fix = str(context["fix"]) if detail["type"] == _INVALID else _fix_of(field)
+    return ConfigError(_name(field, names), raw.get(field, detail["input"]), fix)
+
+
+def _unknown_key_error(field: str, names: Mapping[str, str], value: object) -> ConfigError:
+    hint = _near_hint(field, list(Settings.model_fields))
+    return ConfigError(names.get(field, field), value, f"not a stress setting; {hint}")
+
+
+def _order_error(
+    low: str, high: str, raw: Mapping[str, Any], names: Mapping[str, str]
+) -> ConfigError:
+    # Blame the end the user actually set: a lone STRESS_THINK_MAX_MS=5 is the culprit, not
+    # the default minimum it falls below.
+    blame_high = low not in names and high in names
+    bad, other, bound = (high, low, "at least") if blame_high else (low, high, "at most")
+    fix = f"must be {bound} {_name(other, names)} ({_shown(other, raw)})"
+    return ConfigError(_name(bad, names), _shown(bad, raw), fix)
+
+
+def _name(field: str, names: Mapping[str, str]) -> str:
+    return names.get(field, env_name(field))
+
+
+def _shown(field: str, raw: Mapping[str, Any]) -> str:
+    if field in raw:
+        return str(raw[field])
+    return _format_value(Settings.model_fields[field].default)
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _rule_of(field: str, key: str) -> str | None:
+    extra = Settings.model_fields[field].json_schema_extra
+    # Every field is declared with _rule(), so a missing one is a programming error.
+    if not isinstance(extra, dict):
+        raise TypeError(f"field {field} has no _rule() metadata")
+    value = extra.get(key)
+    return None if value is None else str(value)
+
+
+def _fix_of(field: str) -> str:
+    return _rule_of(field, "fix") or ""
+
+
+def _shown_default(field: str) -> str:
+    shown = _rule_of(field, "shown_default")
+    return shown or f"`{_format_value(Settings.model_fields[field].default)}`"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per setting; values stay strings so the model validates them."""
+    for field, info in Settings.model_fields.items():
+        text = (
+            f"{info.description} Default: {_shown_default(field).strip('`')}. [{env_name(field)}]"
+        )
+        parser.add_argument(
+            flag_name(field),
+            dest=field,
+            default=argparse.SUPPRESS,
+            # argparse %-formats help strings.
+            help=text.replace("%", "%%"),
+        )
+
+
+def overrides_from_namespace(namespace: argparse.Namespace) -> dict[str, str]:
+    """The settings flags present in ``namespace`` (absent ones were suppressed), as strings."""
+    values = vars(namespace)
+    return {field: str(values[field]) for field in Settings.model_fields if field in values}
+
+
+def settings_table_markdown() -> str:
+    """The README's table of settings: variable, flag, default and description of each."""
+    lines = ["| Variable | Flag | Default | Description |", "|---|---|---|---|"]
+    for field, info in Settings.model_fields.items():
+        description = (info.description or "").replace("|", "\\|")
+        lines.append(
+            f"| `{env_name(field)}` | `{flag_name(field)}` | {_shown_default(field)} "
+            f"| {description} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table_markdown(), end="")
