@@ -1,0 +1,135 @@
+"""Run artifacts: ``summary.json`` and ``replay.json``, written atomically, with schemas.
+
+Both are written to a temporary file in the same folder, flushed and fsynced, then renamed
+over the target, so a reader (or a run killed mid-write) never sees half a file. The replay
+file is read back through a pydantic model, so a damaged one is a typed error naming the
+field; its JSON Schema (``stress/schemas/replay.schema.json``) is generated from that model
+and a test keeps the two equal. The summary's schema is written by hand beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stress.errors import ReplayFormatError
+
+__all__ = [
+    "REPLAY_FORMAT_VERSION",
+    "SUMMARY_FORMAT_VERSION",
+    "ReplayFile",
+    "ReplayUser",
+    "read_replay_file",
+    "schema_errors",
+    "write_json_atomic",
+]
+
+REPLAY_FORMAT_VERSION = 1
+SUMMARY_FORMAT_VERSION = 1
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Write ``document`` as indented JSON at ``path`` via temp file + fsync + rename."""
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class ReplayUser(BaseModel):
+    """One user as it ran: enough to re-run exactly its op sequence and check it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: int = Field(ge=0)
+    class_: str = Field(alias="class", min_length=1)
+    database_idx: int = Field(ge=0)
+    process_idx: int = Field(ge=0)
+    ops_executed: int = Field(ge=0)
+    plan_digest: str = Field(pattern=r"^[0-9a-f]{32}$")
+    #: Op indexes where the disk budget turned a write into a simple select.
+    substitutions: list[int]
+    #: Side file of 8-byte per-op digests, relative to the replay file's folder.
+    op_digests: str | None = None
+
+
+class ReplayFile(BaseModel):
+    """``replay.json``: the seed, the configuration and every user's recorded sequence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format_version: int
+    plan_format_version: int
+    global_seed: int = Field(ge=0)
+    config: dict[str, Any]
+    stop_reason: str
+    #: The resolved profiles the run used, by class name (a replay uses these, not the files).
+    profiles: dict[str, dict[str, Any]]
+    users: list[ReplayUser]
+
+
+def read_replay_file(path: Path) -> ReplayFile:
+    """Load and validate a replay file; :class:`ReplayFormatError` says what is wrong."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ReplayFormatError(str(path), "no such file; pass the replay.json of a run") from None
+    except orjson.JSONDecodeError as exc:
+        raise ReplayFormatError(str(path), f"not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ReplayFormatError(str(path), "not a JSON object")
+    version = raw.get("format_version")
+    if version != REPLAY_FORMAT_VERSION:
+        raise ReplayFormatError(
+            str(path),
+            f"format_version {version!r} is not supported (this stress reads "
+            f"{REPLAY_FORMAT_VERSION}); use the stress version that wrote it",
+        )
+    try:
+        return ReplayFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ReplayFormatError(str(path), f"field {where}: {first['msg']}") from None
+
+
+def replay_schema() -> dict[str, Any]:
+    """The JSON Schema of replay.json, generated from :class:`ReplayFile`."""
+    schema = ReplayFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "stress replay.json"
+    return schema
+
+
+@cache
+def _packaged_schema(name: str) -> dict[str, Any]:
+    text = resources.files("stress.schemas").joinpath(name).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def schema_errors(document: Any, kind: str) -> list[str]:
+    """Every way ``document`` breaks the ``summary`` or ``replay`` schema (empty: valid)."""
+    schema = _packaged_schema(f"{kind}.schema.json")
+    validator = Draft202012Validator(schema)
+    return [
+        f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]

@@ -1,0 +1,122 @@
+"""Executing one planned operation against the store, through its public API only.
+
+Each function returns an :class:`OpResult`: whether the op did what it meant to, rows moved,
+and for a failure its error class (one of :data:`stress.stats.ERROR_CLASSES`) and message.
+Store-side failures never raise out of here; a programming error does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
+from stress.profiles import OpKind
+from stress.workload import PlannedOp
+
+__all__ = ["OpResult", "WrittenRows", "execute"]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenRows:
+    """What a write op handed the store and what became of it (for the write ledger)."""
+
+    table: str
+    status: str  # persisted | spooled | failed
+    ids: tuple[int, ...]
+    rows: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    ok: bool
+    rows_inserted: int = 0
+    rows_queried: int = 0
+    error_class: str | None = None
+    message: str | None = None
+    written: tuple[WrittenRows, ...] = field(default=())
+
+
+def _engine_class(error: EngineError) -> str:
+    if error.error_class in ("lock_timeout", "busy"):
+        return error.error_class
+    if error.error_class == "engine_refused":
+        return "engine"
+    if error.error_class == "corrupt":
+        return "integrity"
+    return "other"
+
+
+def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
+    count = len(op.rows)
+    ids: tuple[int, ...] = (
+        (outcome.id,) if isinstance(outcome, WriteOutcome) and outcome.id is not None else ()
+    )
+    if isinstance(outcome, BatchOutcome):
+        ids = outcome.ids
+    written = (WrittenRows(outcome.table, outcome.status, ids, op.rows),)
+    if outcome.status == "persisted":
+        return OpResult(True, rows_inserted=count, written=written)
+    error_class = "spooled" if outcome.status == "spooled" else "other"
+    message = f"{outcome.error_class}: {outcome.reason}"
+    return OpResult(False, error_class=error_class, message=message, written=written)
+
+
+def _insert(store: MetaDb, op: PlannedOp) -> OpResult:
+    assert op.table is not None  # planned inserts always name their table
+    if op.kind is OpKind.SINGLE_INSERT:
+        return _write_result(store.record(op.table, op.rows[0]), op)
+    return _write_result(store.record_batch(op.table, op.rows), op)
+
+
+def _read(store: MetaDb, op: PlannedOp) -> OpResult:
+    assert op.query is not None  # planned reads always carry their query
+    query = op.query
+    try:
+        if query.snapshot:
+            result = store.snapshot_query(query.sql, query.params)
+        else:
+            result = store.query(query.sql, query.params)
+    except EngineError as error:
+        return OpResult(False, error_class=_engine_class(error), message=str(error))
+    return OpResult(True, rows_queried=len(result.rows))
+
+
+def _schema_ddl(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
+    """A scratch table created, written, read and dropped; then a cold open of the store.
+
+    The cold open runs the schema-version check, the path that once ran DDL on every open
+    and caused the original's lock storm.
+    """
+    name = f"scratch_u{user_id}_op{op.index}"
+    columns = ", ".join(f"c{i} INTEGER" for i in range(op.ddl_columns))
+    marks = ", ".join("?" for _ in range(op.ddl_columns))
+    values = [tuple(row * 31 + col for col in range(op.ddl_columns)) for row in range(op.ddl_rows)]
+    try:
+        with store.transaction() as conn:
+            conn.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, {columns})")
+            conn.executemany(
+                f"INSERT INTO {name} ({_cols(op.ddl_columns)}) VALUES ({marks})", values
+            )
+            found = len(conn.execute(f"SELECT * FROM {name}").fetchall())
+            conn.execute(f"DROP TABLE {name}")
+        MetaDb.open(store.path, store.home, store.options).close()
+    except EngineError as error:
+        return OpResult(False, error_class=_engine_class(error), message=str(error))
+    if found != op.ddl_rows:
+        message = f"scratch table {name}: wrote {op.ddl_rows} rows, read back {found}"
+        return OpResult(False, error_class="integrity", message=message)
+    return OpResult(True, rows_inserted=op.ddl_rows, rows_queried=found)
+
+
+def _cols(count: int) -> str:
+    return ", ".join(f"c{i}" for i in range(count))
+
+
+def execute(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
+    """Run ``op`` against ``store``."""
+    if op.kind is OpKind.SINGLE_INSERT or op.kind is OpKind.BULK_INSERT:
+        return _insert(store, op)
+    if op.kind is OpKind.SCHEMA_DDL:
+        return _schema_ddl(store, op, user_id)
+    return _read(store, op)

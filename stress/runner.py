@@ -1,0 +1,356 @@
+"""A whole run: set-up, the coordinator, verification of the plan, and both artifacts.
+
+``run_simulation`` is the library's main entry point (the CLI's ``stress run`` and
+``stress replay`` call it). It resolves the seed, lays out the run folder (one meta.db file
+and spool home per database), seeds each database from its own stream, spreads the users
+over workers, runs them, and writes ``summary.json`` and ``replay.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from stress import __version__
+from stress.artifacts import (
+    REPLAY_FORMAT_VERSION,
+    SUMMARY_FORMAT_VERSION,
+    write_json_atomic,
+)
+from stress.config import Settings
+from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
+from stress.draws import Draws, database_seed_sequence
+from stress.errors import ConfigError
+from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
+from stress.payloads import row_factory
+from stress.profiles import Profile, check_profiles, load_profiles
+from stress.progress import ProgressReporter, format_results_block
+from stress.resources import ResourceWatch
+from stress.users import UserResult, UserSpec
+from stress.worker import DatabasePlace, WorkerSpec
+from stress.workload import PLAN_FORMAT_VERSION, PlanLimits
+
+__all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]
+
+EXIT_CLEAN = 0
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+#: Rows each JSON-row table gets before users start, so reads have data from the first op.
+SEED_ROWS_PER_TABLE = 100
+
+
+@dataclass(frozen=True)
+class ReplayInput:
+    """What a replay pins: the users (with their op counts and substitutions) and profiles."""
+
+    users: tuple[UserSpec, ...]
+    profiles: dict[str, Profile]
+    source: Path
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    global_seed: int
+    stop_reason: str
+    exit_code: int
+    summary: dict[str, Any]
+    replay: dict[str, Any]
+    users: list[UserResult] = field(default_factory=list)
+
+
+def resolve_seed(settings: Settings) -> int:
+    """The settings' seed, or a fresh random one (from the OS's entropy) that gets printed."""
+    if settings.seed is not None:
+        return settings.seed
+    return int(np.random.SeedSequence().entropy) % 2**63  # type: ignore[arg-type]
+
+
+def assign_users(counts: Mapping[str, int], databases: int, processes: int) -> list[UserSpec]:
+    """Users numbered in class order, ``database_idx = user_id % databases``.
+
+    Users go to workers round-robin.
+    """
+    specs: list[UserSpec] = []
+    for user_class, count in counts.items():
+        for _ in range(count):
+            user_id = len(specs)
+            worker = user_id % processes if processes > 0 else 0
+            specs.append(UserSpec(user_id, user_class, user_id % databases, worker))
+    return specs
+
+
+def _run_dir(settings: Settings, seed: int) -> Path:
+    if settings.output_dir is not None:
+        run_dir = settings.output_dir
+    else:
+        run_dir = Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{seed}"
+    if (run_dir / "summary.json").exists():
+        raise ConfigError(
+            settings.source_of("output_dir") if settings.output_dir else "STRESS_OUTPUT_DIR",
+            run_dir,
+            "already holds a finished run; choose an empty or new folder",
+        )
+    (run_dir / "plans").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def store_options(settings: Settings) -> StoreOptions:
+    return StoreOptions(
+        engine=settings.engine,
+        connection=settings.connection,
+        ids=settings.id_allocation,
+        busy_timeout_ms=settings.busy_timeout_ms,
+    )
+
+
+def prepare_databases(run_dir: Path, settings: Settings, seed: int) -> tuple[DatabasePlace, ...]:
+    """Create each database at the current schema and seed it from its own stream."""
+    places = []
+    options = store_options(settings)
+    for index in range(settings.databases):
+        home = run_dir / f"db-{index}"
+        home.mkdir(parents=True, exist_ok=True)
+        place = DatabasePlace(index, home / "meta.db", home)
+        draws = Draws(database_seed_sequence(seed, index))
+        with MetaDb.open(place.path, place.home, options) as store:
+            for table in JSON_TABLES:
+                factory = row_factory(table)
+                rows = [factory.make(draws) for _ in range(SEED_ROWS_PER_TABLE)]
+                store.record_batch(table, rows)
+        places.append(place)
+    return tuple(places)
+
+
+def _worker_specs(
+    settings: Settings,
+    seed: int,
+    users: list[UserSpec],
+    profiles: dict[str, Profile],
+    places: tuple[DatabasePlace, ...],
+    run_dir: Path,
+) -> list[WorkerSpec]:
+    limits = PlanLimits(
+        settings.batch_min,
+        settings.batch_max,
+        settings.think_min_ms,
+        settings.think_max_ms,
+        settings.query_complexity_max,
+    )
+    workers = max(settings.processes, 1)
+    return [
+        WorkerSpec(
+            worker_idx=idx,
+            global_seed=seed,
+            users=tuple(u for u in users if u.process_idx == idx),
+            profiles=profiles,
+            limits=limits,
+            store_options=store_options(settings),
+            databases=places,
+            plans_dir=run_dir / "plans",
+            report_interval_s=min(settings.log_interval / 2, 1.0),
+        )
+        for idx in range(workers)
+        if any(u.process_idx == idx for u in users)
+    ]
+
+
+def environment(settings: Settings) -> dict[str, Any]:
+    """Versions and machine facts, so two summaries can be compared honestly."""
+    return {
+        "python": platform.python_version(),
+        "sqlite": engine_version("sqlite"),
+        "engine": settings.engine,
+        "engine_version": engine_version(settings.engine),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "stress_version": __version__,
+        "numpy": np.__version__,
+    }
+
+
+def _exit_code(result: CoordinatorResult) -> int:
+    if result.stop_reason == StopReason.USER_ABORT:
+        return EXIT_INTERRUPTED
+    failed = result.harness_errors or any(u.harness_error for u in result.users)
+    if failed or result.stop_reason in (StopReason.CRASH, StopReason.RESOURCE, StopReason.HARNESS):
+        return EXIT_FAILURE
+    return EXIT_CLEAN
+
+
+def _user_entry(user: UserResult, run_dir: Path) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "class": user.user_class,
+        "database_idx": user.database_idx,
+        "process_idx": user.process_idx,
+        "ops_executed": user.ops_executed,
+        "plan_digest": user.plan_digest,
+        "substitutions": user.substitutions,
+        "op_digests": f"plans/user-{user.user_id}.digests",
+    }
+
+
+@dataclass(frozen=True)
+class _RunFacts:
+    settings: Settings
+    seed: int
+    run_dir: Path
+    started_utc: str
+    profiles: dict[str, Profile]
+    replay_of: Path | None
+
+
+def _config_of(facts: _RunFacts) -> dict[str, Any]:
+    config = facts.settings.model_dump(mode="json")
+    config["seed"] = facts.seed
+    return config
+
+
+def build_summary(
+    facts: _RunFacts, result: CoordinatorResult, resources: dict[str, Any], exit_code: int
+) -> dict[str, Any]:
+    results = result.aggregator.results(result.elapsed_s)
+    results.update(resources)
+    results["crashed"] = result.stop_reason == StopReason.CRASH
+    users = sorted(result.users, key=lambda u: u.user_id)
+    return {
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "stop_reason": result.stop_reason,
+        "exit_code": exit_code,
+        "global_seed": facts.seed,
+        "run_dir": str(facts.run_dir),
+        "started_utc": facts.started_utc,
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "replay_of": str(facts.replay_of) if facts.replay_of else None,
+        "config": _config_of(facts),
+        "results": results,
+        "users": [
+            {
+                "user_id": u.user_id,
+                "class": u.user_class,
+                "ops_executed": u.ops_executed,
+                "substitutions": len(u.substitutions),
+                "harness_error": u.harness_error,
+                "last_ops": u.last_ops,
+            }
+            for u in users
+        ],
+        "harness_errors": result.harness_errors,
+        "environment": environment(facts.settings),
+    }
+
+
+def build_replay(facts: _RunFacts, result: CoordinatorResult) -> dict[str, Any]:
+    users = sorted(result.users, key=lambda u: u.user_id)
+    used = {u.user_class for u in users}
+    return {
+        "format_version": REPLAY_FORMAT_VERSION,
+        "plan_format_version": PLAN_FORMAT_VERSION,
+        "global_seed": facts.seed,
+        "config": _config_of(facts),
+        "stop_reason": result.stop_reason,
+        "profiles": {name: p.to_dict() for name, p in facts.profiles.items() if name in used},
+        "users": [_user_entry(u, facts.run_dir) for u in users],
+    }
+
+
+def _users_for(settings: Settings, replay: ReplayInput | None) -> list[UserSpec]:
+    if replay is not None:
+        return list(replay.users)
+    users = assign_users(settings.user_counts(), settings.databases, settings.processes)
+    if not users:
+        raise ConfigError(
+            settings.source_of("users"),
+            "0 users",
+            "a run needs at least one user (e.g. inserter=1)",
+        )
+    if settings.max_ops_per_user is not None:
+        limit = settings.max_ops_per_user
+        users = [
+            UserSpec(u.user_id, u.user_class, u.database_idx, u.process_idx, limit) for u in users
+        ]
+    return users
+
+
+def run_simulation(
+    settings: Settings,
+    *,
+    replay: ReplayInput | None = None,
+    out: TextIO | None = None,
+    abort: threading.Event | None = None,
+) -> RunOutcome:
+    """Run the simulation the settings describe (or replay one) and write its artifacts.
+
+    ``out`` receives the human output (progress, results, the replay command); ``abort``,
+    when set (by a signal handler), stops every user and ends the run as ``UserAbort``.
+    """
+    stream = out if out is not None else sys.stderr
+    seed = resolve_seed(settings)
+    profiles = replay.profiles if replay is not None else load_profiles(settings.profile_dir)
+    if replay is None:
+        check_profiles(settings, profiles)
+    users = _users_for(settings, replay)
+    run_dir = _run_dir(settings, seed)
+    facts = _RunFacts(
+        settings,
+        seed,
+        run_dir,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        profiles,
+        replay.source if replay is not None else None,
+    )
+    _announce(stream, facts, users)
+    places = prepare_databases(run_dir, settings, seed)
+    specs = _worker_specs(settings, seed, users, profiles, places, run_dir)
+    pool = WorkerPool(specs, settings.processes)
+    by_count = replay is not None or settings.max_ops_per_user is not None
+    clock = RunClock(None if by_count else settings.duration, settings.log_interval)
+    watch = ResourceWatch(places, settings.max_disk_mb, pool.controls.disk_over)
+    progress = ProgressReporter(stream, clock.duration_s, None)
+    result = coordinate(pool, clock, progress, abort or threading.Event(), watch.tick(pool))
+    exit_code = _exit_code(result)
+    summary = build_summary(facts, result, watch.figures(), exit_code)
+    replay_doc = build_replay(facts, result)
+    write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(run_dir / "replay.json", replay_doc)
+    print(format_results_block(summary["results"], result.stop_reason, str(run_dir)), file=stream)
+    _report_problems(stream, result)
+    print(f"replay this run: stress replay {run_dir / 'replay.json'}", file=stream)
+    return RunOutcome(
+        run_dir, seed, result.stop_reason, exit_code, summary, replay_doc, result.users
+    )
+
+
+def _announce(stream: TextIO, facts: _RunFacts, users: list[UserSpec]) -> None:
+    classes: dict[str, int] = {}
+    for user in users:
+        classes[user.user_class] = classes.get(user.user_class, 0) + 1
+    mix = ", ".join(f"{name}={count}" for name, count in classes.items())
+    s = facts.settings
+    print(
+        f"stress {__version__}: seed {facts.seed}; users {mix}; {s.databases} database(s); "
+        f"{'threads' if s.processes == 0 else f'{s.processes} worker processes'}; "
+        f"engine {s.engine}, connection {s.connection}, ids {s.id_allocation}",
+        file=stream,
+    )
+    print(f"run folder: {facts.run_dir}", file=stream)
+
+
+def _report_problems(stream: TextIO, result: CoordinatorResult) -> None:
+    for error in result.harness_errors:
+        print(f"harness error: {error}", file=stream)
+    for user in result.users:
+        if user.harness_error:
+            last = user.harness_error.strip().splitlines()[-1]
+            print(f"harness error in user {user.user_id} ({user.user_class}): {last}", file=stream)

@@ -1,0 +1,204 @@
+"""A user's plan: the operation sequence drawn from its own stream, and its digest.
+
+``UserPlan.next_op()`` is a pure function of (global seed, user id, profile, limits) and of
+how many ops came before: it never looks at time, the store or any shared state. What the
+run decides at run time (the disk budget turning a write into a read) is applied afterwards
+by :func:`substitute_read`, which draws nothing, and is recorded so a replay can apply it at
+the same op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stress.draws import Draws, user_seed_sequence
+from stress.metadb import ANALYTICS, AnalyticsQuery
+from stress.payloads import row_factory
+from stress.profiles import OpKind, Profile
+
+__all__ = [
+    "PLAN_FORMAT_VERSION",
+    "PlanDigest",
+    "PlanLimits",
+    "PlannedOp",
+    "QuerySpec",
+    "UserPlan",
+    "substitute_read",
+]
+
+#: Bumped by any deliberate change to what a seed plans; replay files record it, and the
+#: files under replay/ are regenerated when it changes.
+PLAN_FORMAT_VERSION = 1
+
+_RECENT = "recent_rows"
+_POINT = "point_lookup"
+_SNAPSHOT_SHARE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """The settings a plan depends on (profile values, when set, take precedence)."""
+
+    batch_min: int
+    batch_max: int
+    think_min_ms: float
+    think_max_ms: float
+    query_complexity_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    """A read: its name, SQL and parameters, and whether it runs on an in-memory snapshot."""
+
+    name: str
+    sql: str
+    params: tuple[Any, ...] = ()
+    snapshot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOp:
+    """One operation as planned. ``rows`` for inserts, ``query`` for reads."""
+
+    index: int
+    kind: OpKind
+    table: str | None
+    think_s: float
+    rows: tuple[dict[str, Any], ...] = ()
+    query: QuerySpec | None = None
+    #: Scratch columns and rows of a schema-DDL op.
+    ddl_columns: int = 0
+    ddl_rows: int = 0
+
+    def canonical(self) -> bytes:
+        """Stable bytes of everything the op will do; what the plan digest hashes."""
+        query = (
+            None
+            if self.query is None
+            else [self.query.name, self.query.params, self.query.snapshot]
+        )
+        return orjson.dumps(
+            [
+                self.index,
+                self.kind.value,
+                self.table,
+                self.think_s,
+                self.rows,
+                query,
+                self.ddl_columns,
+                self.ddl_rows,
+            ]
+        )
+
+
+def _recent_rows(table: str, limit: int) -> QuerySpec:
+    return QuerySpec(
+        _RECENT, f"SELECT id, row_json FROM {table} ORDER BY id DESC LIMIT ?", (limit,)
+    )
+
+
+def substitute_read(op: PlannedOp) -> PlannedOp:
+    """The simple select that replaces a write past the disk budget. Draws nothing."""
+    table = op.table if op.table is not None else "ticks"
+    return PlannedOp(
+        op.index, OpKind.SIMPLE_SELECT, table, op.think_s, query=_recent_rows(table, 10)
+    )
+
+
+class UserPlan:
+    """The endless operation sequence of one user."""
+
+    def __init__(self, global_seed: int, user_id: int, profile: Profile, limits: PlanLimits):
+        self.user_id = user_id
+        self.profile = profile
+        self.draws = Draws(user_seed_sequence(global_seed, user_id))
+        self._batch = (
+            profile.batch_min if profile.batch_min is not None else limits.batch_min,
+            profile.batch_max if profile.batch_max is not None else limits.batch_max,
+        )
+        self._think_ms = (
+            profile.think_min_ms if profile.think_min_ms is not None else limits.think_min_ms,
+            profile.think_max_ms if profile.think_max_ms is not None else limits.think_max_ms,
+        )
+        self._aggregates = _queries_between(1, 1)
+        top = max(2, min(limits.query_complexity_max, 5))
+        self._joins = (
+            _queries_between(2, top) if limits.query_complexity_max >= 2 else self._aggregates
+        )
+        self._read_tables = profile.single_insert_tables or profile.bulk_insert_tables
+        self._next_index = 0
+
+    def next_op(self) -> PlannedOp:
+        """Draw the next op: kind, then its parameters, then its think time, in that order."""
+        draws = self.draws
+        index = self._next_index
+        self._next_index += 1
+        kind = self.profile.pick_op(draws.uniform())
+        op = self._draw_body(index, kind)
+        think_s = draws.between(*self._think_ms) / 1000 if self._think_ms[1] > 0 else 0.0
+        return PlannedOp(
+            index, kind, op.table, think_s, op.rows, op.query, op.ddl_columns, op.ddl_rows
+        )
+
+    def _draw_body(self, index: int, kind: OpKind) -> PlannedOp:
+        draws = self.draws
+        if kind is OpKind.SINGLE_INSERT or kind is OpKind.BULK_INSERT:
+            table = self.profile.pick_table(kind, draws.uniform())
+            count = 1 if kind is OpKind.SINGLE_INSERT else draws.integer(*self._batch)
+            factory = row_factory(table)
+            rows = tuple(factory.make(draws) for _ in range(count))
+            return PlannedOp(index, kind, table, 0.0, rows=rows)
+        if kind is OpKind.SIMPLE_SELECT:
+            return self._draw_select(index)
+        if kind is OpKind.AGGREGATE or kind is OpKind.COMPLEX_JOIN:
+            choices = self._aggregates if kind is OpKind.AGGREGATE else self._joins
+            chosen = choices[draws.integer(0, len(choices) - 1)]
+            snapshot = kind is OpKind.COMPLEX_JOIN and draws.chance(_SNAPSHOT_SHARE)
+            query = QuerySpec(chosen.name, chosen.sql, (), snapshot)
+            return PlannedOp(index, kind, None, 0.0, query=query)
+        ddl_columns, ddl_rows = draws.integer(1, 4), draws.integer(1, 10)
+        return PlannedOp(index, kind, None, 0.0, ddl_columns=ddl_columns, ddl_rows=ddl_rows)
+
+    def _draw_select(self, index: int) -> PlannedOp:
+        draws = self.draws
+        tables = self._read_tables
+        table = tables[draws.skewed(len(tables), 1.5)][0] if tables else "ticks"
+        if draws.chance(0.5):
+            query = _recent_rows(table, draws.integer(1, 100))
+        else:
+            sql = f"SELECT id, row_json FROM {table} WHERE id = ?"
+            query = QuerySpec(_POINT, sql, (draws.integer(1, 5_000),))
+        return PlannedOp(index, OpKind.SIMPLE_SELECT, table, 0.0, query=query)
+
+
+def _queries_between(low: int, high: int) -> tuple[AnalyticsQuery, ...]:
+    return tuple(q for q in ANALYTICS.values() if low <= q.complexity <= high)
+
+
+class PlanDigest:
+    """A hash chain over the ops a user executed: ``h_i = H(h_{i-1} || op_i || substituted)``.
+
+    The final value is the user's ``plan_digest``; the per-op values (8 bytes each), kept in a
+    side file, let a replay name the first op that diverged.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        self._state = hashlib.blake2b(b"stress-plan", digest_size=16).digest()
+
+    def update(self, op: PlannedOp, substituted: bool, consumed: int) -> bytes:
+        """Fold one executed op in; returns the 8-byte per-op digest."""
+        h = hashlib.blake2b(self._state, digest_size=16)
+        h.update(op.canonical())
+        h.update(b"S" if substituted else b"-")
+        h.update(consumed.to_bytes(8, "little"))
+        self._state = h.digest()
+        return self._state[:8]
+
+    def hexdigest(self) -> str:
+        return self._state.hex()
