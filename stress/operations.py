@@ -17,7 +17,7 @@ from stress.workload import PlannedOp
 __all__ = ["OpResult", "WrittenRows", "execute"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WrittenRows:
     """What a write op handed the store and what became of it (for the write ledger)."""
 
@@ -27,7 +27,7 @@ class WrittenRows:
     rows: tuple[dict[str, Any], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpResult:
     ok: bool
     rows_inserted: int = 0

@@ -60,7 +60,7 @@ class QuerySpec:
     snapshot: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlannedOp:
     """One operation as planned. ``rows`` for inserts, ``query`` for reads."""
 
@@ -139,10 +139,9 @@ class UserPlan:
         self._next_index += 1
         kind = self.profile.pick_op(draws.uniform())
         op = self._draw_body(index, kind)
-        think_s = draws.between(*self._think_ms) / 1000 if self._think_ms[1] > 0 else 0.0
-        return PlannedOp(
-            index, kind, op.table, think_s, op.rows, op.query, op.ddl_columns, op.ddl_rows
-        )
+        if self._think_ms[1] > 0:
+            op.think_s = draws.between(*self._think_ms) / 1000
+        return op
 
     def _draw_body(self, index: int, kind: OpKind) -> PlannedOp:
         draws = self.draws
@@ -193,11 +192,9 @@ class PlanDigest:
 
     def update(self, op: PlannedOp, substituted: bool, consumed: int) -> bytes:
         """Fold one executed op in; returns the 8-byte per-op digest."""
-        h = hashlib.blake2b(self._state, digest_size=16)
-        h.update(op.canonical())
-        h.update(b"S" if substituted else b"-")
-        h.update(consumed.to_bytes(8, "little"))
-        self._state = h.digest()
+        tail = b"S" if substituted else b"-"
+        message = b"".join((self._state, op.canonical(), tail, consumed.to_bytes(8, "little")))
+        self._state = hashlib.blake2b(message, digest_size=16).digest()
         return self._state[:8]
 
     def hexdigest(self) -> str:

@@ -1,0 +1,167 @@
+"""``stress bench overhead`` and ``stress bench memory``: what the simulator itself costs.
+
+Overhead: the same single-insert workload for one user with no think time, (a) as a plain
+loop over the store API (draw a row, ``record`` it) and (b) through the whole simulator
+(``run_simulation`` with one user in the main process: plan, digest, timing, histograms,
+coordinator), in one process, alternating a and b so drift on a noisy machine hits both. The
+ratio b/a is the share of the store's speed the simulator keeps (target: at least 0.85).
+
+Memory: a long count-limited run in the main process (threads), reporting the process's peak
+resident memory, which must stay flat however many ops run (target: under 150 MB at 1M ops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from stress.config import settings_from_dict
+from stress.draws import Draws, user_seed_sequence
+from stress.errors import ConfigError
+from stress.metadb import MetaDb, StoreOptions
+from stress.payloads import row_factory
+from stress.runner import run_simulation
+
+__all__ = ["OverheadResult", "add_overhead_arguments", "measure_overhead", "run_overhead_command"]
+
+_TABLE = "token_usage"
+_PROFILE = f"""description = "benchmark: single inserts only, no think time"
+[weights]
+single_insert = 1
+[single_insert.tables]
+{_TABLE} = 1
+[bulk_insert.tables]
+{_TABLE} = 1
+[think]
+min_ms = 0
+max_ms = 0
+"""
+
+
+@dataclass(frozen=True)
+class OverheadResult:
+    direct_ops_per_s: float
+    simulated_ops_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.simulated_ops_per_s / self.direct_ops_per_s
+
+
+def add_overhead_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ops", default="20000", help="single inserts per measurement")
+    parser.add_argument("--rounds", default="3", help="alternating a/b rounds (median kept)")
+    parser.add_argument(
+        "--memory-ops",
+        default="0",
+        help="also run this many ops and report peak RSS (e.g. 1000000)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _options() -> StoreOptions:
+    # The fastest store path, so the simulator's own cost is as visible as it can be.
+    return StoreOptions(connection="long-lived", ids="block")
+
+
+def _direct(folder: Path, ops: int, seed: int) -> float:
+    factory = row_factory(_TABLE)
+    draws = Draws(user_seed_sequence(seed, 0))
+    with MetaDb.open(folder / "direct.db", folder, _options()) as store:
+        started = time.perf_counter()
+        for _ in range(ops):
+            store.record(_TABLE, factory.make(draws))
+        elapsed = time.perf_counter() - started
+    return ops / elapsed
+
+
+def _simulated(folder: Path, ops: int, seed: int, round_idx: int) -> tuple[float, float]:
+    profiles = folder / "profiles"
+    profiles.mkdir(exist_ok=True)
+    (profiles / "bench.toml").write_text(_PROFILE)
+    settings = settings_from_dict(
+        {
+            "users": {"bench": 1},
+            "databases": 1,
+            "processes": 0,
+            "seed": seed,
+            "max_ops_per_user": ops,
+            "think_min_ms": 0,
+            "think_max_ms": 0,
+            "connection": "long-lived",
+            "id_allocation": "block",
+            "log_interval": 1,
+            "profile_dir": str(profiles),
+            "output_dir": str(folder / f"run-{round_idx}"),
+        }
+    )
+    with open("/dev/null", "w") as sink:
+        outcome = run_simulation(settings, out=sink)
+    results = outcome.summary["results"]
+    return float(results["throughput_ops_per_sec"]), float(
+        outcome.summary["results"]["peak_memory_mb"]
+    )
+
+
+def measure_overhead(ops: int, rounds: int, seed: int = 1) -> OverheadResult:
+    direct, simulated = [], []
+    with tempfile.TemporaryDirectory(prefix="stress-overhead-") as tmp:
+        for round_idx in range(rounds):
+            folder = Path(tmp) / f"round-{round_idx}"
+            folder.mkdir()
+            direct.append(_direct(folder, ops, seed))
+            simulated.append(_simulated(folder, ops, seed, round_idx)[0])
+    return OverheadResult(statistics.median(direct), statistics.median(simulated))
+
+
+def measure_memory(ops: int, seed: int = 1) -> float:
+    """Peak resident MB of this process over a run of ``ops`` single inserts."""
+    with tempfile.TemporaryDirectory(prefix="stress-memory-") as tmp:
+        _simulated(Path(tmp), ops, seed, 0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _count(flag: str, text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(flag, text, f"must be a whole number, at least {minimum}") from None
+    if value < minimum:
+        raise ConfigError(flag, text, f"must be at least {minimum}")
+    return value
+
+
+def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
+    ops = _count("--ops", args.ops, 100)
+    rounds = _count("--rounds", args.rounds, 1)
+    memory_ops = _count("--memory-ops", args.memory_ops, 0)
+    result = measure_overhead(ops, rounds)
+    document: dict[str, float] = {
+        "direct_ops_per_s": round(result.direct_ops_per_s, 1),
+        "simulated_ops_per_s": round(result.simulated_ops_per_s, 1),
+        "ratio": round(result.ratio, 3),
+    }
+    if memory_ops:
+        document["memory_ops"] = memory_ops
+        document["peak_rss_mb"] = round(measure_memory(memory_ops), 1)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+        return 0
+    print(f"direct loop      {document['direct_ops_per_s']:>12,.1f} ops/s", file=out)
+    print(f"through stress   {document['simulated_ops_per_s']:>12,.1f} ops/s", file=out)
+    print(f"ratio            {document['ratio']:>12.3f}   (target >= 0.85)", file=out)
+    if memory_ops:
+        print(
+            f"peak RSS         {document['peak_rss_mb']:>12,.1f} MB after {memory_ops:,} ops "
+            "(target < 150 MB at 1,000,000)",
+            file=out,
+        )
+    return 0

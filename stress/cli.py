@@ -1,0 +1,216 @@
+"""The command line: a thin layer over the library.
+
+Every command catches :class:`StressError` (and the store's typed errors) in one place and
+prints one line, ``ErrorType: message``, then exits with the error's code. Library code
+never calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from stress import __version__
+from stress.config import (
+    add_arguments,
+    load_settings,
+    overrides_from_namespace,
+    settings_table_markdown,
+)
+from stress.errors import StressError
+from stress.metadb import MetaDbError
+from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
+from stress.profiles import format_profile, format_profile_list, load_profile, load_profiles
+
+__all__ = ["main"]
+
+EXIT_CODES = """exit codes:
+  0    the run was clean (replay: every plan digest equal)
+  1    the run found a failure: a crash, a harness error, a broken invariant or threshold,
+       or a replay that diverged
+  2    bad input: a STRESS_* variable or flag, a profile, a replay file
+  130  interrupted (SIGINT or SIGTERM); both artifacts are still written
+"""
+
+_RUN_EXAMPLE = """examples:
+  stress run --duration 30
+  STRESS_USERS=inserter=4,query=2 STRESS_PROCESSES=2 STRESS_SEED=42 stress run
+  stress run --max-ops-per-user 500 --connection long-lived --id-allocation block
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stress",
+        description="Monte Carlo stress simulator for meta.db.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"stress {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run a stress simulation (settings from STRESS_* variables or flags)",
+        epilog=_RUN_EXAMPLE + "\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(run)
+    replay = commands.add_parser(
+        "replay",
+        help="re-run a run's exact op sequences from its replay.json and verify them",
+        epilog="example:\n  stress replay runs/20261121T101500Z-42/replay.json\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("path", type=Path, nargs="?", help="replay.json (or STRESS_REPLAY_FILE)")
+    replay.add_argument("--output-dir", type=Path, help="folder of the replay's run")
+    _add_profiles(commands)
+    commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
+    _add_bench(commands)
+    return parser
+
+
+def _add_profiles(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    profiles = commands.add_parser(
+        "profiles",
+        help="list user classes, or show one resolved (stress profiles show mixed)",
+        epilog="examples:\n  stress profiles\n  stress profiles show inserter",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    profiles.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    profiles.add_argument("name", nargs="?", help="profile to show")
+    profiles.add_argument("--profile-dir", type=Path, help="folder of *.toml profiles")
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from stress.bench.overhead import add_overhead_arguments
+    from stress.bench.writers import add_writers_arguments
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    writers = kinds.add_parser(
+        "writers",
+        help="concurrent writer processes against one meta.db, per strategy",
+        epilog="example:\n  stress bench writers --writers 1,8,32 "
+        "--connection per-op,long-lived --ids row,block",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_writers_arguments(writers)
+    overhead = kinds.add_parser(
+        "overhead",
+        help="the simulator's cost over a plain loop on the store API",
+        epilog="example:\n  stress bench overhead --ops 20000 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_overhead_arguments(overhead)
+
+
+@contextmanager
+def _abort_on_signals() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set the abort flag: users stop, the artifacts are still written."""
+    abort = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        abort.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield abort
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.replay import replay_run
+    from stress.runner import run_simulation
+
+    settings = load_settings(overrides=overrides_from_namespace(args))
+    with _abort_on_signals() as abort:
+        if settings.replay_file is not None:
+            return replay_run(
+                settings.replay_file, output_dir=settings.output_dir, out=out, abort=abort
+            ).exit_code
+        return run_simulation(settings, out=out, abort=abort).exit_code
+
+
+def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.replay import replay_run
+
+    path = args.path
+    if path is None:
+        path = load_settings().replay_file
+    if path is None:
+        raise StressUsage(
+            "replay", "no file", "pass the replay.json path or set STRESS_REPLAY_FILE"
+        )
+    with _abort_on_signals() as abort:
+        return replay_run(path, output_dir=args.output_dir, out=out, abort=abort).exit_code
+
+
+def _cmd_profiles(args: argparse.Namespace, out: TextIO) -> int:
+    folder = args.profile_dir if args.profile_dir is not None else load_settings().profile_dir
+    if args.action == "show":
+        if not args.name:
+            raise StressUsage(
+                "profiles show", "no name", "name a profile: stress profiles show mixed"
+            )
+        print(format_profile(load_profile(folder, args.name)), file=out)
+    else:
+        print(format_profile_list(load_profiles(folder)), file=out)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    if args.bench == "writers":
+        from stress.bench.writers import run_writers_command
+
+        return run_writers_command(args, out)
+    from stress.bench.overhead import run_overhead_command
+
+    return run_overhead_command(args, out)
+
+
+class StressUsage(StressError, ValueError):
+    """A command was called without what it needs."""
+
+    exit_code = 2
+
+    def __init__(self, command: str, value: str, fix: str) -> None:
+        super().__init__(f"stress {command}: {value}: {fix}")
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "run": _cmd_run,
+    "replay": _cmd_replay,
+    "profiles": _cmd_profiles,
+    "bench": _cmd_bench,
+    "settings": lambda args, out: print(settings_table_markdown(), file=out) or 0,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run one command; returns its exit code (the console script exits with it)."""
+    stream = out if out is not None else sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args, stream)
+    except StressError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return error.exit_code
+    except (SchemaTooNewError, EngineUnavailableError) as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    except MetaDbError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def console_main() -> None:
+    sys.exit(main())

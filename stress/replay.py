@@ -1,0 +1,180 @@
+"""``stress replay``: re-run every user for exactly its recorded ops and prove it.
+
+The replay pins what the original decided at run time: each user's op count and the op
+indexes the disk budget substituted. Plans are pure functions of the seed, so the same
+counts and substitutions give the same hash chains; the verdict compares every user's plan
+digest, and where one differs, reads both runs' per-op digests to name the first op.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from stress.artifacts import ReplayFile, ReplayUser, read_replay_file
+from stress.config import Settings, settings_from_dict
+from stress.errors import ReplayFormatError
+from stress.profiles import OpKind, Profile
+from stress.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
+from stress.users import UserResult, UserSpec
+from stress.workload import PLAN_FORMAT_VERSION
+
+__all__ = ["Divergence", "ReplayVerdict", "load_replay", "replay_run", "verify_replay"]
+
+_DIGEST_BYTES = 8
+
+
+@dataclass(frozen=True)
+class Divergence:
+    user_id: int
+    user_class: str
+    #: First op index whose digest differs (None: not locatable, e.g. side file missing).
+    op_index: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReplayVerdict:
+    outcome: RunOutcome
+    users_checked: int
+    ops_checked: int
+    divergences: tuple[Divergence, ...]
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome.exit_code != EXIT_CLEAN:
+            return self.outcome.exit_code
+        return EXIT_FAILURE if self.divergences else EXIT_CLEAN
+
+
+def profile_from_dict(data: dict[str, Any]) -> Profile:
+    """Rebuild a resolved profile from its ``to_dict()`` form (as stored in replay.json)."""
+    return Profile(
+        name=data["name"],
+        path=Path(data["path"]),
+        description=data["description"],
+        op_weights=tuple((OpKind(op), float(w)) for op, w in data["weights"].items()),
+        single_insert_tables=tuple(data["single_insert_tables"].items()),
+        bulk_insert_tables=tuple(data["bulk_insert_tables"].items()),
+        batch_min=data["batch_min"],
+        batch_max=data["batch_max"],
+        think_min_ms=data["think_min_ms"],
+        think_max_ms=data["think_max_ms"],
+        extends=data["extends"],
+    )
+
+
+def load_replay(
+    path: Path, output_dir: Path | None = None
+) -> tuple[ReplayFile, Settings, ReplayInput]:
+    """Read ``path`` into the settings and pinned users a replay runs with.
+
+    The replay writes a new run folder (``output_dir``, or a fresh one under ``runs/``).
+    """
+    recorded = read_replay_file(path)
+    if recorded.plan_format_version != PLAN_FORMAT_VERSION:
+        raise ReplayFormatError(
+            str(path),
+            f"plan format {recorded.plan_format_version}, but this stress plans with format "
+            f"{PLAN_FORMAT_VERSION}: the op sequences would differ; replay with the version "
+            "that recorded it, or regenerate the file",
+        )
+    config = dict(recorded.config)
+    config["output_dir"] = str(output_dir) if output_dir is not None else None
+    config["replay_file"] = None
+    settings = settings_from_dict(config, origin=path.name)
+    try:
+        profiles = {name: profile_from_dict(p) for name, p in recorded.profiles.items()}
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ReplayFormatError(str(path), f"profiles: cannot rebuild ({exc!r})") from None
+    users = tuple(_pinned(user, profiles, path) for user in recorded.users)
+    return recorded, settings, ReplayInput(users, profiles, path)
+
+
+def _pinned(user: ReplayUser, profiles: dict[str, Profile], path: Path) -> UserSpec:
+    if user.class_ not in profiles:
+        raise ReplayFormatError(str(path), f"user {user.user_id}: no profile {user.class_!r}")
+    return UserSpec(
+        user.user_id,
+        user.class_,
+        user.database_idx,
+        user.process_idx,
+        ops_limit=user.ops_executed,
+        forced_substitutions=frozenset(user.substitutions),
+    )
+
+
+def verify_replay(recorded: ReplayFile, recorded_dir: Path, outcome: RunOutcome) -> ReplayVerdict:
+    """Compare every recorded user with its replay."""
+    replayed = {user.user_id: user for user in outcome.users}
+    divergences = []
+    for user in recorded.users:
+        found = replayed.get(user.user_id)
+        problem = _compare(user, found, recorded_dir, outcome.run_dir)
+        if problem is not None:
+            divergences.append(problem)
+    ops = sum(user.ops_executed for user in recorded.users)
+    return ReplayVerdict(outcome, len(recorded.users), ops, tuple(divergences))
+
+
+def _compare(
+    user: ReplayUser, found: UserResult | None, recorded_dir: Path, replay_dir: Path
+) -> Divergence | None:
+    if found is None:
+        return Divergence(user.user_id, user.class_, None, "did not run in the replay")
+    if found.plan_digest == user.plan_digest and found.ops_executed == user.ops_executed:
+        return None
+    index = _first_differing_op(user, recorded_dir, replay_dir)
+    detail = (
+        f"recorded {user.ops_executed} ops with digest {user.plan_digest}, "
+        f"replayed {found.ops_executed} ops with digest {found.plan_digest}"
+    )
+    return Divergence(user.user_id, user.class_, index, detail)
+
+
+def _first_differing_op(user: ReplayUser, recorded_dir: Path, replay_dir: Path) -> int | None:
+    if user.op_digests is None:
+        return None
+    try:
+        old = (recorded_dir / user.op_digests).read_bytes()
+        new = (replay_dir / user.op_digests).read_bytes()
+    except OSError:
+        return None
+    for index in range(0, min(len(old), len(new)), _DIGEST_BYTES):
+        if old[index : index + _DIGEST_BYTES] != new[index : index + _DIGEST_BYTES]:
+            return index // _DIGEST_BYTES
+    shorter = min(len(old), len(new)) // _DIGEST_BYTES
+    return shorter if len(old) != len(new) else None
+
+
+def replay_run(
+    path: Path,
+    *,
+    output_dir: Path | None = None,
+    out: TextIO,
+    abort: threading.Event | None = None,
+) -> ReplayVerdict:
+    """Replay ``path`` into a new run folder, verify it, and print the verdict."""
+    recorded, settings, pinned = load_replay(path, output_dir)
+    print(f"replaying {path}: seed {recorded.global_seed}, {len(recorded.users)} users", file=out)
+    outcome = run_simulation(settings, replay=pinned, out=out, abort=abort)
+    verdict = verify_replay(recorded, path.parent, outcome)
+    _print_verdict(verdict, out)
+    return verdict
+
+
+def _print_verdict(verdict: ReplayVerdict, out: TextIO) -> None:
+    if not verdict.divergences and verdict.outcome.exit_code == EXIT_CLEAN:
+        print(
+            f"replay verified: {verdict.users_checked} users, {verdict.ops_checked:,} ops, "
+            "every plan digest equal",
+            file=out,
+        )
+        return
+    for d in verdict.divergences:
+        where = f"op {d.op_index}" if d.op_index is not None else "an op it could not locate"
+        print(
+            f"replay DIVERGED: user {d.user_id} ({d.user_class}) at {where}: {d.detail}", file=out
+        )
