@@ -17,7 +17,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from stress import __version__
 from stress.config import (
     add_arguments,
     load_settings,
@@ -28,6 +27,7 @@ from stress.errors import StressError
 from stress.metadb import MetaDbError
 from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
 from stress.profiles import format_profile, format_profile_list, load_profile, load_profiles
+from stress.version import __version__
 
 __all__ = ["main"]
 

@@ -20,7 +20,6 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from stress import __version__
 from stress.artifacts import (
     REPLAY_FORMAT_VERSION,
     SUMMARY_FORMAT_VERSION,
@@ -36,6 +35,7 @@ from stress.profiles import Profile, check_profiles, load_profiles
 from stress.progress import ProgressReporter, format_results_block
 from stress.resources import ResourceWatch
 from stress.users import UserResult, UserSpec
+from stress.version import __version__
 from stress.worker import DatabasePlace, WorkerSpec
 from stress.workload import PLAN_FORMAT_VERSION, PlanLimits
 
