@@ -10,6 +10,7 @@ from stress.metadb.engines import ENGINES, ERROR_CLASSES, EngineName, engine_ver
 from stress.metadb.errors import (
     EngineError,
     EngineUnavailableError,
+    InvalidQueryError,
     InvalidRecordError,
     MetaDbError,
     SchemaTooNewError,
@@ -51,6 +52,7 @@ __all__ = [
     "EngineName",
     "EngineUnavailableError",
     "IdStrategy",
+    "InvalidQueryError",
     "InvalidRecordError",
     "MetaDb",
     "MetaDbError",

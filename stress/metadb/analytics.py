@@ -39,7 +39,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
     AnalyticsQuery(
         "messages_by_source_direction",
         f"SELECT {_j('source')} AS source, {_j('direction')} AS direction, count(*) AS n "
-        "FROM messages GROUP BY 1, 2 ORDER BY n DESC",
+        "FROM messages GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
         ("messages",),
         1,
         "messages counted by source and direction (the original bench's first)",
@@ -48,7 +48,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         "token_usage_by_runtime",
         f"SELECT {_j('runtime')} AS runtime, "
         f"sum({_j('input_tokens')} + {_j('output_tokens')}) AS tokens, count(*) AS n "
-        "FROM token_usage GROUP BY 1 ORDER BY tokens DESC",
+        "FROM token_usage GROUP BY 1 ORDER BY tokens DESC, 1",
         ("token_usage",),
         1,
         "input plus output tokens by runtime",
@@ -56,7 +56,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
     AnalyticsQuery(
         "iroh_events_by_type",
         f"SELECT {_j('event_type')} AS event_type, count(*) AS n "
-        "FROM iroh_events GROUP BY 1 ORDER BY n DESC",
+        "FROM iroh_events GROUP BY 1 ORDER BY n DESC, 1",
         ("iroh_events",),
         1,
         "iroh events counted by type",
@@ -65,7 +65,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         "mcp_tool_calls_by_source_tool",
         f"SELECT {_j('source')} AS source, {_j('tool')} AS tool, count(*) AS n, "
         f"avg({_j('duration_ms')}) AS mean_duration_ms "
-        "FROM mcp_tool_calls GROUP BY 1, 2 ORDER BY n DESC",
+        "FROM mcp_tool_calls GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
         ("mcp_tool_calls",),
         1,
         "MCP tool calls by source and tool: count and mean duration (ms)",
@@ -77,7 +77,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         f"sum({_j('input_tokens')} + {_j('output_tokens')}) AS tokens "
         "FROM token_usage GROUP BY 1, 2) AS t "
         f"LEFT JOIN sessions AS s ON {_j('agent', 's')} = t.agent "
-        "GROUP BY t.session, t.agent, t.tokens ORDER BY t.tokens DESC LIMIT 50",
+        "GROUP BY t.session, t.agent, t.tokens ORDER BY t.tokens DESC, 1, 2 LIMIT 50",
         ("token_usage", "sessions"),
         2,
         "tokens per session joined with the agent's session events",
@@ -89,7 +89,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         f"UNION ALL SELECT {_j('agent')}, 'tokens' FROM token_usage "
         f"UNION ALL SELECT {_j('agent')}, 'tool_call' FROM mcp_tool_calls "
         f"UNION ALL SELECT {_j('agent')}, 'watchdog' FROM watchdog_events"
-        ") GROUP BY agent, kind ORDER BY n DESC",
+        ") GROUP BY agent, kind ORDER BY n DESC, agent, kind",
         ("messages", "token_usage", "mcp_tool_calls", "watchdog_events"),
         2,
         "activity by agent across four tables (UNION ALL)",
@@ -101,7 +101,7 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'tokens' FROM token_usage "
         f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'comms' FROM communication_events "
         f"UNION ALL SELECT substr({_j('ts_utc')}, 1, 10), 'ticks' FROM ticks"
-        ") GROUP BY day, kind ORDER BY day DESC, n DESC",
+        ") GROUP BY day, kind ORDER BY day DESC, n DESC, kind",
         ("cli_invocations", "token_usage", "communication_events", "ticks"),
         3,
         "rows per day and kind over the four hottest tables (UNION ALL)",
@@ -116,21 +116,25 @@ _QUERIES: tuple[AnalyticsQuery, ...] = (
         f"WHERE {_j('success')} = 0 GROUP BY 1) AS c ON c.agent = u.agent "
         f"LEFT JOIN (SELECT {_j('agent')} AS agent, count(*) AS alerts FROM watchdog_events "
         f"WHERE {_j('severity')} != 'info' GROUP BY 1) AS w ON w.agent = u.agent "
-        "ORDER BY u.cost_micros DESC LIMIT 50",
+        "ORDER BY u.cost_micros DESC, u.agent LIMIT 50",
         ("token_usage", "mcp_tool_calls", "watchdog_events"),
         3,
         "cost per agent joined with failed tool calls and watchdog alerts",
     ),
     AnalyticsQuery(
         "session_timeline_deep",
-        f"SELECT s.agent, {_j('session_num', 's')} AS session_num, "
-        "count(DISTINCT t.id) AS usage_rows, "
-        f"count(DISTINCT m.id) AS tool_calls, count(DISTINCT c.id) AS cli_calls "
-        "FROM sessions AS s "
-        f"LEFT JOIN token_usage AS t ON {_j('agent', 't')} = {_j('agent', 's')} "
-        f"LEFT JOIN mcp_tool_calls AS m ON {_j('agent', 'm')} = {_j('agent', 's')} "
-        f"LEFT JOIN cli_invocations AS c ON {_j('host', 'c')} = {_j('agent', 's')} "
-        f"WHERE {_j('event', 's')} = 'up' GROUP BY s.id ORDER BY usage_rows DESC LIMIT 20",
+        # Each side is counted per agent before the join: joining the raw rows multiplies
+        # them (usage x tool calls x CLI calls per session), which never ends on a real file.
+        f"SELECT {_j('agent', 's')} AS agent, {_j('session_num', 's')} AS session_num, "
+        "coalesce(t.n, 0) AS usage_rows, coalesce(m.n, 0) AS tool_calls, "
+        "coalesce(c.n, 0) AS cli_calls FROM sessions AS s "
+        f"LEFT JOIN (SELECT {_j('agent')} AS agent, count(*) AS n FROM token_usage GROUP BY 1) "
+        f"AS t ON t.agent = {_j('agent', 's')} "
+        f"LEFT JOIN (SELECT {_j('agent')} AS agent, count(*) AS n FROM mcp_tool_calls GROUP BY 1) "
+        f"AS m ON m.agent = {_j('agent', 's')} "
+        f"LEFT JOIN (SELECT {_j('host')} AS host, count(*) AS n FROM cli_invocations GROUP BY 1) "
+        f"AS c ON c.host = {_j('agent', 's')} "
+        f"WHERE {_j('event', 's')} = 'up' ORDER BY usage_rows DESC, s.id LIMIT 20",
         ("sessions", "token_usage", "mcp_tool_calls", "cli_invocations"),
         4,
         "per session start: usage rows, tool calls and CLI calls of its agent (three joins)",

@@ -10,6 +10,7 @@ another upgrader, which SQLite reports as an immediate SQLITE_BUSY that no timeo
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,6 +26,7 @@ __all__ = [
     "Connection",
     "EngineName",
     "classify_failure",
+    "configure_writes",
     "connect",
     "engine_version",
     "is_store_failure",
@@ -85,7 +87,10 @@ def _turso() -> ModuleType:
 
 
 def connect(path: Path, options: ConnectOptions) -> Connection:
-    """Open and configure a connection (pragmas only; the schema check is the store's)."""
+    """Open a connection and set its busy timeout (and ``query_only`` when read-only).
+
+    Nothing here writes to the file; :func:`configure_writes` does, after the schema check.
+    """
     conn: Connection
     if options.engine == "sqlite":
         conn = _connect_sqlite(path, options)
@@ -119,10 +124,39 @@ def _configure(conn: Connection, options: ConnectOptions) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout_ms)}")
     if options.read_only:
         conn.execute("PRAGMA query_only = 1")
+
+
+def configure_writes(conn: Connection, options: ConnectOptions) -> None:
+    """WAL and ``synchronous = NORMAL`` for a writing handle; nothing for a read-only one.
+
+    Separate from :func:`connect` so the store can refuse a file of a newer schema before
+    changing anything in it (the journal mode is stored in the file).
+    """
+    if options.read_only:
         return
-    # On a file already in WAL mode this is a read of the header, not a write.
-    conn.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(conn, options.busy_timeout_ms)
     conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def _enable_wal(conn: Connection, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL; on a file already in WAL mode this only reads the header.
+
+    Switching a fresh (rollback-journal) file needs an exclusive lock, and SQLite answers
+    "database is locked" at once instead of calling the busy handler, so processes opening a
+    new file together would lose writes. Wait here as the busy handler would: up to the busy
+    timeout, with short growing pauses.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause_s = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:
+            if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.05)
 
 
 def is_store_failure(exc: BaseException) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "EngineError",
     "EngineUnavailableError",
+    "InvalidQueryError",
     "InvalidRecordError",
     "MetaDbError",
     "SchemaTooNewError",
@@ -54,6 +55,15 @@ class InvalidRecordError(MetaDbError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"invalid {table} record: field {field!r}: {problem}")
+
+
+class InvalidQueryError(MetaDbError, ValueError):
+    """A query the engine rejected as a query (bad SQL, unknown table or column)."""
+
+    def __init__(self, sql: str, problem: str) -> None:
+        self.sql = sql
+        self.problem = problem
+        super().__init__(f"invalid query: {problem}: {sql[:200]}")
 
 
 class SchemaTooNewError(MetaDbError, RuntimeError):

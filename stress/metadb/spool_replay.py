@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stress.metadb import spool
-from stress.metadb.engines import Connection
+from stress.metadb.engines import Connection, is_store_failure
 from stress.metadb.schema import JSON_TABLES
 from stress.metadb.store import MetaDb, _upsert_cursor
 
@@ -90,6 +90,19 @@ def _apply_line(conn: Connection, line: spool.SpoolLine, out: SpoolReplayResult)
     if record is None:
         out.problems.append(f"{where}: {line.problem}")
         return
+    try:
+        _apply_op(conn, record, where, out)
+    except Exception as exc:
+        if is_store_failure(exc):
+            raise
+        # A JSON object of the wrong shape (missing fields, wrong types, a violated
+        # constraint): report it and go on, or every later replay would stop at this line.
+        out.problems.append(f"{where}: cannot apply: {type(exc).__name__}: {exc}")
+
+
+def _apply_op(
+    conn: Connection, record: Mapping[str, Any], where: str, out: SpoolReplayResult
+) -> None:
     op = record.get("op")
     if op == "insert":
         _apply_insert(conn, record, where, out)
@@ -117,8 +130,9 @@ def _apply_insert(
         out.problems.append(f"{where}: not a JSON-row insert (table {table!r})")
         return
     if row_id is None:
-        cursor = conn.execute(f"INSERT INTO {table} (row_json) VALUES (?)", (row_json,))
-        out.inserted.append((table, int(cursor.lastrowid)))
+        new_id = _fresh_id(conn, table)
+        conn.execute(f"INSERT INTO {table} (id, row_json) VALUES (?, ?)", (new_id, row_json))
+        out.inserted.append((table, new_id))
         out.ingested += 1
         return
     # The id was reserved before the write failed, so no one else holds it; OR IGNORE makes
@@ -131,6 +145,21 @@ def _apply_insert(
         out.ingested += 1
     else:
         out.duplicates += 1
+
+
+def _fresh_id(conn: Connection, table: str) -> int:
+    """An id no allocator has handed out or will hand out, recorded in ``ids``.
+
+    Above the ``ids`` counter (so no ``row`` reservation or ``block`` lease, spent or not,
+    can collide with it later) and above the table's largest id (so it misses rows written
+    with engine-assigned ids).
+    """
+    row = conn.execute(
+        f"INSERT INTO ids (name, id) SELECT ?, coalesce(max(id), 0) + 1 FROM {table} WHERE true "
+        "ON CONFLICT(name) DO UPDATE SET id = max(id + 1, excluded.id) RETURNING id",
+        (table,),
+    ).fetchone()
+    return int(row[0])
 
 
 def _apply_event_insert(conn: Connection, data: Mapping[str, Any], out: SpoolReplayResult) -> None:

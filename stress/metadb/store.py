@@ -10,6 +10,7 @@ unknown table, an invalid record) raise.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,12 +28,18 @@ from stress.metadb.engines import (
     ConnectOptions,
     EngineName,
     classify_failure,
+    configure_writes,
     connect,
     is_store_failure,
 )
-from stress.metadb.errors import EngineError, InvalidRecordError, SchemaTooNewError
+from stress.metadb.errors import (
+    EngineError,
+    InvalidQueryError,
+    InvalidRecordError,
+    SchemaTooNewError,
+)
 from stress.metadb.ids import IdStrategy, make_allocator
-from stress.metadb.records import Record, validate_record
+from stress.metadb.records import Record, model_for, validate_record
 from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, migration_statements
 from stress.metadb.writers import TableWriters
 
@@ -200,28 +207,28 @@ class MetaDb(TableWriters):
             raise
 
     def _open_connection(self) -> Connection:
-        conn = connect(
-            self.path,
-            ConnectOptions(
-                self.options.engine,
-                self.options.busy_timeout_ms,
-                self.options.read_only,
-                self.options.trace,
-            ),
+        options = ConnectOptions(
+            self.options.engine,
+            self.options.busy_timeout_ms,
+            self.options.read_only,
+            self.options.trace,
         )
+        conn = connect(self.path, options)
         try:
-            self._check_schema(conn)
+            self._check_schema(conn, options)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _check_schema(self, conn: Connection) -> None:
+    def _check_schema(self, conn: Connection, options: ConnectOptions) -> None:
         version = _user_version(conn)
+        if version > SCHEMA_VERSION:
+            # Before any pragma that writes: a newer file is left exactly as it was.
+            raise SchemaTooNewError(str(self.path), version, SCHEMA_VERSION)
+        configure_writes(conn, options)
         if version == SCHEMA_VERSION:
             return  # the warm path: not one DDL statement, no write lock
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNewError(str(self.path), version, SCHEMA_VERSION)
         if not self.options.read_only:
             transact(conn, self._migrate)
 
@@ -285,6 +292,7 @@ class MetaDb(TableWriters):
 
     def record_batch(self, table: str, rows: Sequence[Record | Mapping[str, Any]]) -> BatchOutcome:
         """Write many rows of ``table`` in one transaction (ids reserved in one update)."""
+        model_for(table)  # an unknown table raises even when there are no rows
         row_jsons = [validate_record(table, row).model_dump_json() for row in rows]
         if not row_jsons:
             return BatchOutcome(table, "persisted", 0)
@@ -389,9 +397,11 @@ class MetaDb(TableWriters):
                 cursor = conn.execute(sql, params)
                 rows = [tuple(row) for row in cursor.fetchall()]
             except Exception as exc:
-                if is_store_failure(exc):
+                # Engines report bad SQL with the same exception types as lock and disk
+                # failures; what classifies as "other" is the query's fault, not the store's.
+                if is_store_failure(exc) and classify_failure(exc, 0.0, 1) != "other":
                     raise
-                raise InvalidRecordError("<query>", "sql", str(exc)) from exc
+                raise InvalidQueryError(sql, str(exc)) from exc
             columns = tuple(col[0] for col in cursor.description or ())
         return QueryResult(columns, rows)
 
@@ -448,7 +458,7 @@ class MetaDb(TableWriters):
 
 
 def _tables_in(sql: str) -> list[str]:
-    words = set(sql.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql))
     return [table for table in JSON_TABLES if table in words]
 
 
@@ -488,10 +498,12 @@ def _insert_event(conn: Connection, data: Mapping[str, Any]) -> int:
 
 
 def _mark_event(conn: Connection, event_id: int, data: Mapping[str, Any]) -> int:
-    conn.execute(
+    cursor = conn.execute(
         "UPDATE events SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
         (data["status"], data["reason"], data["updated_at"], event_id),
     )
+    if cursor.rowcount == 0:
+        raise InvalidRecordError("events", "id", f"no event with id {event_id}")
     return event_id
 
 
