@@ -91,6 +91,8 @@ class WriteOutcome:
     id: int | None = None
     error_class: str | None = None
     reason: str | None = None
+    #: The exact JSON text handed to the engine (for a caller's own ledger).
+    row_json: str | None = None
 
     @property
     def persisted(self) -> bool:
@@ -108,6 +110,8 @@ class BatchOutcome:
     ids: tuple[int, ...] = ()
     error_class: str | None = None
     reason: str | None = None
+    #: The exact JSON text of each row handed to the engine, in order.
+    row_jsons: tuple[str, ...] = ()
 
     @property
     def persisted(self) -> bool:
@@ -288,6 +292,7 @@ class MetaDb(TableWriters):
             batch.ids[0] if batch.ids else None,
             batch.error_class,
             batch.reason,
+            row_json,
         )
 
     def record_batch(self, table: str, rows: Sequence[Record | Mapping[str, Any]]) -> BatchOutcome:
@@ -322,8 +327,10 @@ class MetaDb(TableWriters):
             ]
             status, reason = self._spool(entries, error)
             kept = tuple(reserved) if reserved is not None else ()
-            return BatchOutcome(table, status, len(row_jsons), kept, error.error_class, reason)
-        return BatchOutcome(table, "persisted", len(row_jsons), ids)
+            return BatchOutcome(
+                table, status, len(row_jsons), kept, error.error_class, reason, tuple(row_jsons)
+            )
+        return BatchOutcome(table, "persisted", len(row_jsons), ids, row_jsons=tuple(row_jsons))
 
     def _spool(
         self, entries: list[spool.SpoolEntry], error: EngineError

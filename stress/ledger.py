@@ -1,0 +1,135 @@
+"""The write ledger: every write a user handed the store, and what became of it.
+
+One file per user under ``<run>/ledger/``, fixed-size binary records appended through a
+memory map: a record is a memory copy (no system call on the hot path), and it survives the
+process being killed with SIGKILL, because the kernel owns the mapped pages. Before each
+write op a user appends an *intent* (op index, table, row count); after it, one record per
+row with the row's id and an 8-byte digest of the exact JSON the store acknowledged. An intent
+with no rows after it is the op that was in flight when its process died: ``indeterminate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stress.metadb import JSON_TABLES
+
+__all__ = ["LedgerEntry", "LedgerWriter", "read_ledger", "row_digest"]
+
+# status (u8), table index (u8), op index (u32), id (i64, -1 = none), digest (u64)
+_RECORD = struct.Struct("<BBIqQ")
+_CHUNK = 4 * 1024 * 1024
+
+INTENT, PERSISTED, SPOOLED, FAILED = 1, 2, 3, 4
+_STATUS = {"persisted": PERSISTED, "spooled": SPOOLED, "failed": FAILED}
+STATUS_NAMES = {INTENT: "intent", PERSISTED: "persisted", SPOOLED: "spooled", FAILED: "failed"}
+_TABLE_INDEX = {table: index for index, table in enumerate(JSON_TABLES)}
+
+
+def row_digest(row_json: str) -> int:
+    """8 bytes of BLAKE2b over the row's JSON text, as an integer."""
+    return int.from_bytes(hashlib.blake2b(row_json.encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    status: str
+    table: str
+    op_index: int
+    #: Row id for row records (None when the engine would have assigned it); row count for
+    #: intents.
+    id: int | None
+    digest: int
+
+
+class LedgerWriter:
+    """Appends records to one user's ledger file through a growing memory map."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._offset = _end_offset(path)
+        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._grow(self._offset + _RECORD.size)
+
+    def _grow(self, needed: int) -> None:
+        size = max(self._size, _CHUNK)
+        while size < needed:
+            size *= 2
+        if size == self._size:
+            return
+        if self._map is not None:
+            self._map.close()
+        os.ftruncate(self._fd, size)
+        self._map = mmap.mmap(self._fd, size)
+        self._size = size
+
+    def _append(self, status: int, table: str, op_index: int, row_id: int, digest: int) -> None:
+        end = self._offset + _RECORD.size
+        if end > self._size:
+            self._grow(end)
+        assert self._map is not None  # created in __init__
+        _RECORD.pack_into(
+            self._map, self._offset, status, _TABLE_INDEX[table], op_index, row_id, digest
+        )
+        self._offset = end
+
+    def intent(self, op_index: int, table: str, count: int) -> None:
+        """Before a write op: ``count`` rows of ``table`` are about to be handed over."""
+        self._append(INTENT, table, op_index, count, 0)
+
+    def outcome(
+        self,
+        op_index: int,
+        table: str,
+        status: str,
+        ids: tuple[int, ...],
+        row_jsons: tuple[str, ...],
+    ) -> None:
+        """After a write op: one record per row, with its id (if known) and content digest."""
+        code = _STATUS[status]
+        for position, row_json in enumerate(row_jsons):
+            row_id = ids[position] if position < len(ids) else -1
+            self._append(code, table, op_index, row_id, row_digest(row_json))
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.flush()
+            self._map.close()
+            self._map = None
+        os.ftruncate(self._fd, self._offset)  # drop the unused tail of the last chunk
+        os.close(self._fd)
+
+
+def _end_offset(path: Path) -> int:
+    """Where appending resumes: after the last record (a restarted worker continues a file)."""
+    data = path.read_bytes() if path.exists() else b""
+    offset = 0
+    while offset + _RECORD.size <= len(data) and data[offset] != 0:
+        offset += _RECORD.size
+    return offset
+
+
+def read_ledger(path: Path) -> Iterator[LedgerEntry]:
+    """Every record of a ledger file, in order (stops at the unused tail)."""
+    with path.open("rb") as handle:
+        data = handle.read()
+    for offset in range(0, len(data) - _RECORD.size + 1, _RECORD.size):
+        status, table, op_index, row_id, digest = _RECORD.unpack_from(data, offset)
+        if status == 0:
+            return
+        yield LedgerEntry(
+            STATUS_NAMES[status],
+            JSON_TABLES[table],
+            op_index,
+            None if row_id < 0 else row_id,
+            digest,
+        )
