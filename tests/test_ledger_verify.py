@@ -100,7 +100,9 @@ def test_deleted_row_is_missing(tmp_path: Path, written: Path) -> None:
 
 def test_changed_row_is_caught(tmp_path: Path, written: Path) -> None:
     with sqlite3.connect(tmp_path / "meta.db") as conn:
-        conn.execute("UPDATE messages SET row_json = '{}' WHERE id = (SELECT max(id) FROM messages)")
+        conn.execute(
+            "UPDATE messages SET row_json = '{}' WHERE id = (SELECT max(id) FROM messages)"
+        )
     result = _verify(tmp_path, [written])
     assert not result.ok and result.missing == 1
     assert result.examples["changed"]
