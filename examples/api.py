@@ -32,8 +32,9 @@ def main(folder: Path) -> int:
     print(f"{results['total_operations']} ops, p99 {results['latency_ms']['p99']} ms")
     for name, figures in results["latency_by_op"].items():
         print(f"  {name:14} {figures['count']:5} ops  p50 {figures['p50']:8.3f} ms")
-    verdict = replay_run(outcome.run_dir / "replay.json", output_dir=folder / "replay",
-                         out=io.StringIO())
+    verdict = replay_run(
+        outcome.run_dir / "replay.json", output_dir=folder / "replay", out=io.StringIO()
+    )
     print(f"replay: {verdict.ops_checked} ops checked, {len(verdict.divergences)} divergences")
     return verdict.exit_code
 

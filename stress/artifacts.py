@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -41,7 +41,10 @@ def write_json_atomic(path: Path, document: Any) -> None:
     """Write ``document`` as indented JSON at ``path`` via temp file + fsync + rename."""
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # Not mkstemp: its file is mode 0600, and the artifacts must be as readable as any file
+    # the user creates (0666 less the umask), e.g. for a CI job that uploads them.
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data + b"\n")
@@ -66,6 +69,8 @@ class ReplayUser(BaseModel):
     plan_digest: str = Field(pattern=r"^[0-9a-f]{32}$")
     #: Op indexes where the disk budget turned a write into a simple select.
     substitutions: list[int]
+    #: Op indexes skipped by the latency limit in open-loop mode (drawn, never executed).
+    skipped: list[int] = Field(default_factory=list)
     #: Side file of 8-byte per-op digests, relative to the replay file's folder.
     op_digests: str | None = None
 

@@ -89,6 +89,7 @@ def _add_profiles(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from stress.bench.monitor import add_monitor_arguments
     from stress.bench.overhead import add_overhead_arguments
     from stress.bench.writers import add_writers_arguments
 
@@ -109,6 +110,13 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_overhead_arguments(overhead)
+    monitor = kinds.add_parser(
+        "monitor",
+        help="the resource monitor's own cost with 16 worker processes",
+        epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_monitor_arguments(monitor)
 
 
 @contextmanager
@@ -172,6 +180,10 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         from stress.bench.writers import run_writers_command
 
         return run_writers_command(args, out)
+    if args.bench == "monitor":
+        from stress.bench.monitor import run_monitor_command
+
+        return run_monitor_command(args, out)
     from stress.bench.overhead import run_overhead_command
 
     return run_overhead_command(args, out)

@@ -55,7 +55,15 @@ _ORDER = "stress_order"
 
 _CLASS_FIELDS = ("inserter_users", "query_users", "mixed_users")
 _CLASS_NAMES = ("inserter", "query", "mixed")
-_OPTIONAL_FIELDS = ("users", "seed", "output_dir", "replay_file", "max_ops_per_user")
+_OPTIONAL_FIELDS = (
+    "users",
+    "seed",
+    "output_dir",
+    "replay_file",
+    "max_ops_per_user",
+    "target_ops_per_sec",
+    "latency_limit_ms",
+)
 _ORDERED_PAIRS = (("think_min_ms", "think_max_ms"), ("batch_min", "batch_max"))
 _USERS_FIX = (
     "must be class=count pairs separated by commas, each class once, counts 0 or more "
@@ -133,13 +141,19 @@ class Settings(BaseSettings):
     max_memory_mb: float = Field(
         4096.0,
         gt=0,
-        description="Memory budget, in MB; above it users back off.",
+        description=(
+            "Memory budget, in MB of resident memory summed over the coordinator and every "
+            "worker; above it users back off."
+        ),
         json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 4096)"),
     )
     max_cpu_percent: float = Field(
         90.0,
         gt=0,
-        description="CPU budget, in percent of one core (100 = one core); above it users back off.",
+        description=(
+            "CPU budget of the run's process tree, in percent of one core (100 = one core, "
+            "so 4 busy cores read 400); above it users back off."
+        ),
         json_schema_extra=_rule("must be a percentage above 0, where 100 is one core (e.g. 90)"),
     )
     max_disk_mb: float = Field(
@@ -147,6 +161,66 @@ class Settings(BaseSettings):
         gt=0,
         description="Disk budget of the databases, in MB; once spent, writes become selects.",
         json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 2048)"),
+    )
+    max_wal_mb: float = Field(
+        512.0,
+        gt=0,
+        description=(
+            "WAL budget of each database, in MB (size of its `-wal` file); above it users back "
+            "off, since a WAL that outruns its checkpoints is a meta.db failure mode."
+        ),
+        json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 512)"),
+    )
+    max_stall_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Longest backpressure pause, in seconds; a pause held longer stops the run "
+            "with `ResourceLimit`."
+        ),
+        json_schema_extra=_rule("must be a number of seconds above 0 (e.g. 60)"),
+    )
+    monitor_interval_ms: float = Field(
+        250.0,
+        ge=10,
+        description="Time between two resource samples of the monitor, in ms.",
+        json_schema_extra=_rule("must be a number of milliseconds, at least 10 (e.g. 250)"),
+    )
+    on_crash: Literal["stop", "restart"] = Field(
+        "stop",
+        description=(
+            "What happens when a worker process dies (name): `stop` = the run ends with "
+            "`CrashDetected`; `restart` = the worker starts again and its users resume their "
+            "streams at their next op."
+        ),
+        json_schema_extra=_rule("must be one of: stop, restart"),
+    )
+    target_ops_per_sec: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Open-loop rate of the whole run, in operations per second, spread evenly over the "
+            "users as Poisson arrivals; latency counts from each op's scheduled start. "
+            "Unset = closed loop with think times."
+        ),
+        json_schema_extra=_rule(
+            "must be a number of operations per second above 0 (e.g. 500), or empty for a "
+            "closed loop",
+            "unset (closed loop)",
+        ),
+    )
+    latency_limit_ms: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Latency limit, in ms: ops slower than it are counted over the limit, and in "
+            "open-loop mode an op already later than it when its turn comes is skipped and "
+            "counted (as pgbench --latency-limit). Unset = no limit."
+        ),
+        json_schema_extra=_rule(
+            "must be a number of milliseconds above 0 (e.g. 100), or empty for no limit",
+            "unset",
+        ),
     )
     think_min_ms: float = Field(
         10.0,

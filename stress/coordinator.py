@@ -1,33 +1,38 @@
 """The coordinator: starts the workers, gathers their reports, decides when the run stops.
 
 It owns the run's clock. Every loop turn it takes the reports that arrived, checks the stop
-conditions (duration, user abort, a worker gone), keeps the disk-budget flag current, and at
-each log interval closes a timeline entry and updates the progress display. It never blocks
-longer than a tenth of a second, so a signal or a dead worker is noticed at once.
+conditions (duration, user abort, the monitor's verdict, a harness error), looks for workers
+that died, and at each log interval closes a timeline entry and updates the progress display.
+It never blocks longer than a tenth of a second, and with worker processes it also wakes the
+moment one dies (see :mod:`stress.pool`), so a dead worker is seen well within a second.
+What follows a death is in :mod:`stress.crashes`.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import multiprocess
-
+from stress.crashes import (
+    RESTART,
+    STOP,
+    CrashRecord,
+    crash_record,
+    dead_user_results,
+    made_progress,
+    resumed_spec,
+)
+from stress.pool import STOP_GRACE_S, WorkerPool
 from stress.progress import ProgressReporter
-from stress.stats import StatsAggregator, StatsReport
-from stress.users import Controls, UserResult
-from stress.worker import WorkerSpec, run_worker, worker_process_main
+from stress.stats import StatsAggregator
+from stress.users import UserProgress, UserResult
 
 __all__ = ["CoordinatorResult", "RunClock", "StopReason", "WorkerPool", "coordinate"]
 
 _POLL_S = 0.1
-#: How long users get to finish their op in flight after the stop flag, before the
-#: coordinator gives up on a worker (a 10,000-row batch on a slow disk can take a while).
-_STOP_GRACE_S = 30.0
 
 
 class StopReason:
@@ -46,6 +51,7 @@ class CoordinatorResult:
     aggregator: StatsAggregator
     users: list[UserResult]
     harness_errors: list[str] = field(default_factory=list)
+    crashes: list[CrashRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -54,58 +60,6 @@ class RunClock:
 
     duration_s: float | None
     log_interval_s: float
-
-
-class WorkerPool:
-    """The workers as threads (``processes=0``) or processes, behind one interface."""
-
-    def __init__(self, specs: list[WorkerSpec], processes: int) -> None:
-        self.specs = specs
-        self.in_processes = processes > 0
-        if self.in_processes:
-            # forkserver: workers fork from a clean server process, never from a coordinator
-            # that already runs threads (forking a threaded process can copy a held lock).
-            self._ctx = multiprocess.get_context("forkserver")
-            self.controls = Controls(self._ctx.Event(), self._ctx.Event(), self._ctx.Event())
-            self.reports: Any = self._ctx.Queue()
-        else:
-            self.controls = Controls(threading.Event(), threading.Event(), threading.Event())
-            self.reports = queue.Queue()
-        self.handles: dict[int, Any] = {}
-
-    def start(self) -> None:
-        for spec in self.specs:
-            if self.in_processes:
-                handle = self._ctx.Process(
-                    target=worker_process_main,
-                    args=(spec, self.controls, self.reports),
-                    name=f"stress-worker-{spec.worker_idx}",
-                )
-            else:
-                handle = threading.Thread(
-                    target=run_worker,
-                    args=(spec, self.controls, self.reports),
-                    name=f"stress-worker-{spec.worker_idx}",
-                    daemon=True,
-                )
-            handle.start()
-            self.handles[spec.worker_idx] = handle
-
-    def dead_without_report(self, done: set[int]) -> dict[int, Any]:
-        """Workers that ended without their final report: crashed."""
-        return {
-            idx: handle
-            for idx, handle in self.handles.items()
-            if idx not in done and not handle.is_alive() and self.in_processes
-        }
-
-    def finish(self) -> None:
-        """Join every worker; a process still alive after the grace is terminated."""
-        for handle in self.handles.values():
-            handle.join(_STOP_GRACE_S)
-            if self.in_processes and handle.is_alive():
-                handle.terminate()
-                handle.join(5)
 
 
 @dataclass
@@ -119,8 +73,12 @@ class _Loop:
     done: set[int] = field(default_factory=set)
     users: list[UserResult] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
+    #: Each user's latest progress from its worker's periodic reports.
+    user_progress: dict[int, UserProgress] = field(default_factory=dict)
+    crashes: list[CrashRecord] = field(default_factory=list)
     stop_reason: str | None = None
     stopped_at: float | None = None
+    elapsed: float = 0.0
 
 
 def coordinate(
@@ -132,35 +90,43 @@ def coordinate(
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
-    ``on_tick(elapsed_s)`` runs every loop turn (the resource checks hang off it); returning
-    a stop reason ends the run with it.
+    ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
+    returning a stop reason ends the run with it.
     """
     loop = _Loop(pool, clock, progress, abort, on_tick)
     started = time.monotonic()
     pool.start()
     next_log = started + clock.log_interval_s
     while len(loop.done) < len(pool.specs):
-        _take_reports(loop, timeout=max(0.0, min(_POLL_S, next_log - time.monotonic())))
-        elapsed = time.monotonic() - started
-        _check_stop(loop, elapsed)
+        wait = max(0.0, min(_POLL_S, next_log - time.monotonic()))
+        for message in pool.receive(wait):
+            _handle(loop, message)
+        loop.elapsed = time.monotonic() - started
+        _check_stop(loop, loop.elapsed)
         _check_workers(loop)
         if time.monotonic() >= next_log:
-            loop.aggregator.close_interval(elapsed)
-            progress.update(loop.aggregator.live(), elapsed)
+            loop.aggregator.close_interval(loop.elapsed)
+            progress.update(loop.aggregator.live(), loop.elapsed)
             next_log += clock.log_interval_s
-        if loop.stopped_at is not None and elapsed - loop.stopped_at > _STOP_GRACE_S:
+        if loop.stopped_at is not None and loop.elapsed - loop.stopped_at > STOP_GRACE_S:
             loop.harness_errors.append("workers did not stop within the grace period")
             break
     pool.finish()
-    _take_reports(loop, timeout=0.0)
+    for message in pool.receive(0.0):
+        _handle(loop, message)
     elapsed = time.monotonic() - started
     progress.finish()
-    reason = loop.stop_reason or (
-        StopReason.OP_LIMIT if clock.duration_s is None else StopReason.DURATION
+    return CoordinatorResult(
+        _final_reason(loop), elapsed, loop.aggregator, loop.users, loop.harness_errors, loop.crashes
     )
-    if loop.harness_errors and loop.stop_reason is None:
-        reason = StopReason.HARNESS
-    return CoordinatorResult(reason, elapsed, loop.aggregator, loop.users, loop.harness_errors)
+
+
+def _final_reason(loop: _Loop) -> str:
+    if loop.stop_reason is not None:
+        return loop.stop_reason
+    if loop.harness_errors or any(user.harness_error for user in loop.users):
+        return StopReason.HARNESS
+    return StopReason.OP_LIMIT if loop.clock.duration_s is None else StopReason.DURATION
 
 
 def _stop(loop: _Loop, reason: str, elapsed: float) -> None:
@@ -182,41 +148,56 @@ def _check_stop(loop: _Loop, elapsed: float) -> None:
 
 
 def _check_workers(loop: _Loop) -> None:
-    if not loop.pool.dead_without_report(loop.done):
-        return
-    # A worker flushes its final report into the pipe before it exits: read what is there
+    # A worker flushes its final report into its pipe before it exits: read what is there
     # before calling an exited worker crashed.
-    _take_reports(loop, timeout=0.0)
-    for idx, handle in loop.pool.dead_without_report(loop.done).items():
-        loop.done.add(idx)
-        loop.harness_errors.append(f"worker {idx} exited with status {handle.exitcode}")
-        _stop(loop, StopReason.CRASH, loop.stopped_at or 0.0)
-
-
-def _take_reports(loop: _Loop, timeout: float) -> None:
-    """Merge every report waiting now (waiting up to ``timeout`` for the first)."""
-    wait = timeout
-    while True:
-        try:
-            message = (
-                loop.pool.reports.get(timeout=wait) if wait > 0 else loop.pool.reports.get_nowait()
-            )
-        except queue.Empty:
-            return
-        wait = 0.0
+    messages, exited = loop.pool.reap(loop.done)
+    for message in messages:
         _handle(loop, message)
+    for idx, handle in exited.items():
+        if idx not in loop.done:
+            _on_crash(loop, idx, handle)
+
+
+def _on_crash(loop: _Loop, idx: int, handle: Any) -> None:
+    pool, slots = loop.pool, loop.pool.slots
+    assert slots is not None  # only worker processes can die on their own
+    spec = pool.current[idx]
+    restart = pool.on_crash == RESTART and loop.stop_reason is None and _not_looping(pool, idx)
+    action = RESTART if restart else STOP
+    loop.crashes.append(crash_record(spec, handle, loop.elapsed, loop.user_progress, slots, action))
+    if restart:
+        pool.restart(resumed_spec(spec, slots))
+        return
+    loop.done.add(idx)
+    loop.users.extend(dead_user_results(spec, slots, loop.user_progress))
+    _stop(loop, StopReason.CRASH, loop.elapsed)
+
+
+def _not_looping(pool: WorkerPool, idx: int) -> bool:
+    """A first crash, or one after the restarted worker moved at least one user on."""
+    if not pool.restarts.get(idx):
+        return True
+    assert pool.slots is not None
+    return made_progress(pool.current[idx], pool.slots)
 
 
 def _handle(loop: _Loop, message: tuple[Any, ...]) -> None:
     kind, worker_idx = message[0], message[1]
     if kind == "stats":
         loop.aggregator.merge(message[2])
+        progress: tuple[UserProgress, ...] = message[3]
+        for user in progress:
+            loop.user_progress[user.user_id] = user
+            if user.harness_error:
+                _stop(loop, StopReason.HARNESS, loop.elapsed)
     elif kind == "done":
-        report: StatsReport = message[2]
-        loop.aggregator.merge(report)
-        loop.users.extend(message[3])
+        loop.aggregator.merge(message[2])
+        results: list[UserResult] = message[3]
+        loop.users.extend(results)
         loop.done.add(worker_idx)
+        if any(user.harness_error for user in results):
+            _stop(loop, StopReason.HARNESS, loop.elapsed)
     elif kind == "crashed":
         loop.done.add(worker_idx)
         loop.harness_errors.append(f"worker {worker_idx} raised:\n{message[2]}")
-        _stop(loop, StopReason.HARNESS, loop.stopped_at or 0.0)
+        _stop(loop, StopReason.HARNESS, loop.elapsed)

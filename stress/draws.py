@@ -16,17 +16,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Draws", "database_seed_sequence", "user_seed_sequence"]
+__all__ = ["Draws", "arrival_seed_sequence", "database_seed_sequence", "user_seed_sequence"]
 
 _BLOCK = 1024
 #: Spawn-key prefix of per-database streams: users have 1-tuples, databases 2-tuples, so the
 #: two families can never share a stream whatever the ids.
 _DATABASE_KEY = 0xDB
+#: Spawn-key prefix of per-user arrival streams (open-loop mode): a family of its own, so
+#: drawing arrival times never moves the user's op stream, and closed and open runs of one
+#: seed plan the same ops.
+_ARRIVAL_KEY = 0xA7
 
 
 def user_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
     """The stream of one user: depends on nothing but the global seed and the user's id."""
     return np.random.SeedSequence(global_seed, spawn_key=(user_id,))
+
+
+def arrival_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
+    """The stream of one user's Poisson arrival gaps in open-loop mode."""
+    return np.random.SeedSequence(global_seed, spawn_key=(_ARRIVAL_KEY, user_id))
 
 
 def database_seed_sequence(global_seed: int, database_idx: int) -> np.random.SeedSequence:
@@ -46,6 +55,26 @@ class Draws:
         #: Uniforms consumed so far (part of the plan's digest: a drift shows at once).
         self.consumed = 0
 
+    @classmethod
+    def resumed(cls, seed: np.random.SeedSequence, consumed: int) -> Draws:
+        """The stream of ``seed`` as it is after ``consumed`` uniforms, in O(1).
+
+        Blocks always hold :data:`_BLOCK` uniforms and each costs the generator exactly one
+        64-bit step, so the block holding position ``consumed`` starts after
+        ``_BLOCK * (consumed // _BLOCK)`` steps: PCG64 jumps there with ``advance``. This is
+        how a restarted user resumes mid-run without re-planning every op it already ran.
+        """
+        draws = cls(seed)
+        if consumed == 0:
+            return draws
+        bits = np.random.PCG64(seed)
+        bits.advance(_BLOCK * (consumed // _BLOCK))
+        draws._generator = np.random.Generator(bits)
+        draws._buffer = draws._generator.random(_BLOCK).tolist()
+        draws._next = consumed % _BLOCK
+        draws.consumed = consumed
+        return draws
+
     def uniform(self) -> float:
         """One value in [0, 1)."""
         if self._next == len(self._buffer):
@@ -61,8 +90,10 @@ class Draws:
         return low + min(int(self.uniform() * (high - low + 1)), high - low)
 
     def between(self, low: float, high: float) -> float:
-        """A float in [low, high); one uniform."""
-        return low + (high - low) * self.uniform()
+        """A float in [low, high) (``low`` when the two are equal); one uniform."""
+        value = low + (high - low) * self.uniform()
+        # For u within an ulp of 1 the product rounds up to ``high`` itself.
+        return value if value < high or low == high else math.nextafter(high, low)
 
     def chance(self, probability: float) -> bool:
         """True with ``probability``; one uniform."""

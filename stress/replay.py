@@ -1,9 +1,10 @@
 """``stress replay``: re-run every user for exactly its recorded ops and prove it.
 
-The replay pins what the original decided at run time: each user's op count and the op
-indexes the disk budget substituted. Plans are pure functions of the seed, so the same
-counts and substitutions give the same hash chains; the verdict compares every user's plan
-digest, and where one differs, reads both runs' per-op digests to name the first op.
+The replay pins what the original decided at run time: each user's op count, the op
+indexes the disk budget substituted and those the latency limit skipped. Plans are pure
+functions of the seed, so the same counts, substitutions and skips give the same hash chains;
+the verdict compares every user's plan digest, and where one differs, reads both runs' per-op
+digests to name the first op.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def _pinned(user: ReplayUser, profiles: dict[str, Profile], path: Path) -> UserS
         user.process_idx,
         ops_limit=user.ops_executed,
         forced_substitutions=frozenset(user.substitutions),
+        forced_skips=frozenset(user.skipped),
     )
 
 

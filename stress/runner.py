@@ -30,10 +30,11 @@ from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPo
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
+from stress.monitor import monitor_for_run
+from stress.pacing import Pacing, open_loop_section
 from stress.payloads import row_factory
 from stress.profiles import Profile, check_profiles, load_profiles
 from stress.progress import ProgressReporter, format_results_block
-from stress.resources import ResourceWatch
 from stress.users import UserResult, UserSpec
 from stress.version import __version__
 from stress.worker import DatabasePlace, WorkerSpec
@@ -96,8 +97,10 @@ def _run_dir(settings: Settings, seed: int) -> Path:
     else:
         run_dir = Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{seed}"
     if (run_dir / "summary.json").exists():
+        # Settings built in code have no recorded source ("default"): name the variable.
+        source = settings.source_of("output_dir")
         raise ConfigError(
-            settings.source_of("output_dir") if settings.output_dir else "STRESS_OUTPUT_DIR",
+            "STRESS_OUTPUT_DIR" if source == "default" else source,
             run_dir,
             "already holds a finished run; choose an empty or new folder",
         )
@@ -159,6 +162,9 @@ def _worker_specs(
             databases=places,
             plans_dir=run_dir / "plans",
             report_interval_s=min(settings.log_interval / 2, 1.0),
+            pacing=Pacing.of_run(
+                settings.target_ops_per_sec, len(users), settings.latency_limit_ms
+            ),
         )
         for idx in range(workers)
         if any(u.process_idx == idx for u in users)
@@ -182,7 +188,8 @@ def environment(settings: Settings) -> dict[str, Any]:
 def _exit_code(result: CoordinatorResult) -> int:
     if result.stop_reason == StopReason.USER_ABORT:
         return EXIT_INTERRUPTED
-    failed = result.harness_errors or any(u.harness_error for u in result.users)
+    # A crash is a finding even when the worker was restarted and the run went on.
+    failed = result.harness_errors or result.crashes or any(u.harness_error for u in result.users)
     if failed or result.stop_reason in (StopReason.CRASH, StopReason.RESOURCE, StopReason.HARNESS):
         return EXIT_FAILURE
     return EXIT_CLEAN
@@ -197,6 +204,7 @@ def _user_entry(user: UserResult, run_dir: Path) -> dict[str, Any]:
         "ops_executed": user.ops_executed,
         "plan_digest": user.plan_digest,
         "substitutions": user.substitutions,
+        "skipped": user.skipped,
         "op_digests": f"plans/user-{user.user_id}.digests",
     }
 
@@ -218,8 +226,13 @@ def _config_of(facts: _RunFacts) -> dict[str, Any]:
 
 
 def build_summary(
-    facts: _RunFacts, result: CoordinatorResult, resources: dict[str, Any], exit_code: int
+    facts: _RunFacts,
+    result: CoordinatorResult,
+    resources: dict[str, Any],
+    exit_code: int,
+    sections: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The summary document; ``sections`` are extra top-level sections (the monitor's)."""
     results = result.aggregator.results(result.elapsed_s)
     results.update(resources)
     results["crashed"] = result.stop_reason == StopReason.CRASH
@@ -241,12 +254,16 @@ def build_summary(
                 "class": u.user_class,
                 "ops_executed": u.ops_executed,
                 "substitutions": len(u.substitutions),
+                "skipped": len(u.skipped),
                 "harness_error": u.harness_error,
                 "last_ops": u.last_ops,
             }
             for u in users
         ],
         "harness_errors": result.harness_errors,
+        "crashes": [crash.to_dict() for crash in result.crashes],
+        "open_loop": open_loop_section(facts.settings, results),
+        **(sections or {}),
         "environment": environment(facts.settings),
     }
 
@@ -313,14 +330,15 @@ def run_simulation(
     _announce(stream, facts, users)
     places = prepare_databases(run_dir, settings, seed)
     specs = _worker_specs(settings, seed, users, profiles, places, run_dir)
-    pool = WorkerPool(specs, settings.processes)
+    pool = WorkerPool(specs, settings.processes, settings.on_crash)
     by_count = replay is not None or settings.max_ops_per_user is not None
     clock = RunClock(None if by_count else settings.duration, settings.log_interval)
-    watch = ResourceWatch(places, settings.max_disk_mb, pool.controls.disk_over)
+    monitor = monitor_for_run(settings, places, pool)
     progress = ProgressReporter(stream, clock.duration_s, None)
-    result = coordinate(pool, clock, progress, abort or threading.Event(), watch.tick(pool))
+    with monitor.running():
+        result = coordinate(pool, clock, progress, abort or threading.Event(), monitor.check)
     exit_code = _exit_code(result)
-    summary = build_summary(facts, result, watch.figures(), exit_code)
+    summary = build_summary(facts, result, monitor.figures(), exit_code, monitor.sections())
     replay_doc = build_replay(facts, result)
     write_json_atomic(run_dir / "summary.json", summary)
     write_json_atomic(run_dir / "replay.json", replay_doc)
@@ -348,6 +366,13 @@ def _announce(stream: TextIO, facts: _RunFacts, users: list[UserSpec]) -> None:
 
 
 def _report_problems(stream: TextIO, result: CoordinatorResult) -> None:
+    for crash in result.crashes:
+        how = crash.signal or f"exit status {crash.exit_code}"
+        print(
+            f"worker {crash.worker_idx} (pid {crash.pid}) died: {how}; users {crash.users}; "
+            f"{'restarted' if crash.action == 'restart' else 'run stopped'}",
+            file=stream,
+        )
     for error in result.harness_errors:
         print(f"harness error: {error}", file=stream)
     for user in result.users:

@@ -14,6 +14,7 @@ timeline is capped at :data:`TIMELINE_CAP` entries.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from dataclasses import dataclass
@@ -163,6 +164,8 @@ class StatsReport:
     """The first :data:`MAX_ERROR_MESSAGES` error messages of the interval."""
     clamped: int
     """Values above :data:`HIGHEST_MICROS` that were recorded as that maximum."""
+    counters: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Named event counts (``late_ops``, ``skipped_ops``, ...), see :meth:`StatsRecorder.count`."""
 
 
 class StatsRecorder:
@@ -185,6 +188,12 @@ class StatsRecorder:
         self._errors_by_class: dict[str, int] = {}
         self._errors: list[ErrorSample] = []
         self._clamped = 0
+        self._counters: dict[str, int] = {}
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        """Add ``amount`` to the named counter (events that are not durations, e.g. skips)."""
+        with self._lock:
+            self._counters[counter] = self._counters.get(counter, 0) + amount
 
     def record_op(
         self,
@@ -250,6 +259,7 @@ class StatsRecorder:
             hists, ops, failed = self._hists, self._ops, self._failed
             report_rows = (self._rows_inserted, self._rows_queried)
             errors_by_class, errors, clamped = self._errors_by_class, self._errors, self._clamped
+            counters = self._counters
             self._reset()
         # Encoding (zlib) happens outside the lock so user threads never wait for it.
         return StatsReport(
@@ -261,6 +271,7 @@ class StatsRecorder:
             errors_by_class=errors_by_class,
             errors=tuple(errors),
             clamped=clamped,
+            counters=counters,
         )
 
 
@@ -356,6 +367,7 @@ class StatsAggregator:
         self._errors_by_class = dict.fromkeys(ERROR_CLASSES, 0)
         self._errors: list[ErrorSample] = []
         self._clamped = 0
+        self._counters: dict[str, int] = {}
         self._timeline: list[_Window] = []
         self._closed_s = 0.0
         self._last_interval = (0.0, 0.0)  # (ops/s, p99 ms) of the last closed interval
@@ -385,6 +397,7 @@ class StatsAggregator:
             self._rows_inserted += report.rows_inserted
             self._rows_queried += report.rows_queried
             self._clamped += report.clamped
+            _add(self._counters, report.counters)
             self._window_ops += sum(report.ops.values())
             self._window_errors += failed
             self._window_rows += report.rows_inserted
@@ -463,6 +476,7 @@ class StatsAggregator:
             "metrics": self._other_metrics(),
             "timeline": [window.to_dict() for window in self._timeline],
             "clamped_values": self._clamped,
+            "counters": dict(sorted(self._counters.items())),
             "actual_duration_secs": round(duration_s, 3),
         }
 

@@ -2,49 +2,61 @@
 
 One user is one thread with its own store handle and its own stream. The loop checks the
 stop flag and backpressure *before* drawing, so neither ever consumes a draw; it decides a
-disk-budget substitution after drawing and records it; and it times each op from the moment
-it was due, so queueing behind backpressure is visible.
+disk-budget substitution (or, in open loop, a latency-limit skip) after drawing and records
+it, so a replay can force the same decision at the same op.
+
+Timing: in closed loop an op's latency is the call alone. In open loop (see
+:mod:`stress.pacing`) it is the response time from the op's *scheduled* start, so queueing
+behind a slow store or behind backpressure shows; the call alone is recorded as ``service``
+and the delay before it as ``schedule_lag``. All times come from an injected
+:class:`~stress.clock.Clock`.
 """
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
+from stress.clock import Clock, SystemClock
+from stress.controls import Controls, Flag
+from stress.journal import ResumePoint, UserJournal
 from stress.metadb import MetaDb
 from stress.operations import OpResult, execute
+from stress.pacing import (
+    LATE_AFTER_S,
+    LATE_OPS,
+    OVER_LIMIT_OPS,
+    SKIPPED_OPS,
+    ArrivalSchedule,
+    Pacing,
+)
 from stress.profiles import WRITE_OPS
 from stress.stats import StatsRecorder
 from stress.workload import PlanDigest, PlannedOp, UserPlan, substitute_read
 
-__all__ = ["Controls", "UserResult", "UserRunner", "UserSpec"]
+__all__ = [
+    "BACKPRESSURE_WAIT",
+    "SCHEDULE_LAG",
+    "SERVICE",
+    "Controls",
+    "Flag",
+    "UserProgress",
+    "UserResult",
+    "UserRunner",
+    "UserSpec",
+]
+
+#: Metric names of the duration histograms besides ``latency`` (all in microseconds).
+SERVICE = "service"
+SCHEDULE_LAG = "schedule_lag"
+BACKPRESSURE_WAIT = "backpressure_wait"
 
 _LAST_OPS = 10
 _PAUSE_POLL_S = 0.05
-
-
-class Flag(Protocol):
-    """A threading or multiprocessing Event."""
-
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
-    def set(self) -> None: ...
-    def clear(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Controls:
-    """Flags the coordinator sets and every user reads."""
-
-    stop: Flag
-    #: Backpressure: users wait before their next op while it is set.
-    pause: Flag
-    #: The disk budget is spent: writes become simple selects (recorded, not drawn).
-    disk_over: Flag
+_HOW = {0: "", 1: " (substituted)", 2: " (skipped)"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,10 @@ class UserSpec:
     ops_limit: int | None = None
     #: Replay: substitute exactly these op indexes and ignore the disk budget.
     forced_substitutions: frozenset[int] | None = None
+    #: Replay: skip exactly these op indexes and ignore the latency limit.
+    forced_skips: frozenset[int] | None = None
+    #: Restart after a crash: continue from here instead of from op 0.
+    resume: ResumePoint | None = None
 
 
 @dataclass
@@ -65,12 +81,25 @@ class UserResult:
     user_class: str
     database_idx: int
     process_idx: int
+    #: Ops taken from the plan: run, substituted or skipped (the replay runs as many).
     ops_executed: int = 0
     plan_digest: str = ""
     substitutions: list[int] = field(default_factory=list)
+    #: Op indexes skipped by the latency limit (open loop).
+    skipped: list[int] = field(default_factory=list)
     #: Traceback of an unexpected exception: a harness error, not a store failure.
     harness_error: str | None = None
     last_ops: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UserProgress:
+    """One user in a worker's periodic report: what the coordinator knows if the worker dies."""
+
+    user_id: int
+    ops_executed: int
+    last_ops: tuple[str, ...]
+    harness_error: bool
 
 
 OnWrite = Callable[[UserSpec, PlannedOp, OpResult], None]
@@ -88,57 +117,112 @@ class UserRunner:
         controls: Controls,
         digest_sink: BinaryIO | None = None,
         on_write: OnWrite | None = None,
+        *,
+        clock: Clock | None = None,
+        pacing: Pacing | None = None,
+        arrivals: ArrivalSchedule | None = None,
+        journal: UserJournal | None = None,
     ) -> None:
         self.spec = spec
         self.plan = plan
         self.store = store
         self.recorder = recorder
         self.controls = controls
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.pacing = pacing if pacing is not None else Pacing()
+        if self.pacing.open_loop and arrivals is None:
+            raise ValueError("an open-loop user needs its ArrivalSchedule")
         self.digest = PlanDigest()
         self.result = UserResult(spec.user_id, spec.user_class, spec.database_idx, spec.process_idx)
+        self._arrivals = arrivals
         self._sink = digest_sink
         self._on_write = on_write
-        # (index, op kind, substituted): formatted only when the user ends, off the hot path.
-        self._last_ops: deque[tuple[int, str, bool]] = deque(maxlen=_LAST_OPS)
+        self._journal = journal
+        # (index, op kind, how: 0 planned, 1 substituted, 2 skipped): formatted only when
+        # asked for, off the hot path.
+        self._last_ops: deque[tuple[int, str, int]] = deque(maxlen=_LAST_OPS)
+        if spec.resume is not None:
+            self._resume(spec.resume)
+
+    def _resume(self, point: ResumePoint) -> None:
+        self.plan.resume_at(point.ops, point.consumed)
+        self.digest = PlanDigest(point.digest_state)
+        self.result.ops_executed = point.ops
+        self.result.substitutions = list(point.substitutions)
+        self.result.skipped = list(point.skipped)
 
     def run(self) -> UserResult:
         """The loop; never raises (an unexpected exception is recorded as a harness error)."""
         try:
-            self._loop()
+            if self.pacing.open_loop:
+                self._open_loop()
+            else:
+                self._closed_loop()
         except Exception:
             self.result.harness_error = traceback.format_exc()
         finally:
             self.store.close()
             self.result.plan_digest = self.digest.hexdigest()
-            self.result.last_ops = [
-                f"#{index} {kind}{' (substituted)' if sub else ''}"
-                for index, kind, sub in self._last_ops
-            ]
+            self.result.last_ops = self._format_last_ops()
         return self.result
 
-    def _loop(self) -> None:
+    def progress(self) -> UserProgress:
+        """A snapshot for the worker's periodic report (called from the worker's thread)."""
+        return UserProgress(
+            self.spec.user_id,
+            self.result.ops_executed,
+            tuple(self._format_last_ops()),
+            self.result.harness_error is not None,
+        )
+
+    def _format_last_ops(self) -> list[str]:
+        # list() of a deque copies it in one C call, safe while the user thread appends.
+        return [f"#{index} {kind}{_HOW[how]}" for index, kind, how in list(self._last_ops)]
+
+    def _more(self) -> bool:
         limit = self.spec.ops_limit
+        return limit is None or self.result.ops_executed < limit
+
+    def _closed_loop(self) -> None:
         stop = self.controls.stop
-        while limit is None or self.result.ops_executed < limit:
+        while self._more():
             if stop.is_set():
                 return
             self._wait_out_backpressure()
             if stop.is_set():
                 return
             op = self.plan.next_op()
-            self._run_one(op)
-            if op.think_s > 0 and stop.wait(op.think_s):
+            self._run_one(op, None)
+            if op.think_s > 0 and self.clock.wait(stop, op.think_s):
                 return
+
+    def _open_loop(self) -> None:
+        # The plan's think times are drawn (the plan is the same in both modes) and ignored.
+        assert self._arrivals is not None  # checked in __init__
+        arrivals, clock, stop = self._arrivals, self.clock, self.controls.stop
+        arrivals.start_at(clock.now())
+        while self._more():
+            due = arrivals.next_due()
+            if clock.wait(stop, due - clock.now()):
+                return
+            self._wait_out_backpressure()
+            if stop.is_set():
+                return
+            op = self.plan.next_op()
+            if self._skip(op, clock.now() - due):
+                self._skip_one(op)
+            else:
+                self._run_one(op, due)
 
     def _wait_out_backpressure(self) -> None:
         pause = self.controls.pause
         if not pause.is_set():
             return
-        started = time.perf_counter_ns()
-        while pause.is_set() and not self.controls.stop.is_set():
-            self.controls.stop.wait(_PAUSE_POLL_S)
-        waited_us = (time.perf_counter_ns() - started) // 1000
-        self.recorder.record_value("backpressure_wait", self.spec.user_class, "all", waited_us)
+        started = self.clock.now()
+        while pause.is_set() and not self.clock.wait(self.controls.stop, _PAUSE_POLL_S):
+            pass
+        waited = _micros(self.clock.now() - started)
+        self.recorder.record_value(BACKPRESSURE_WAIT, self.spec.user_class, "all", waited)
 
     def _substitute(self, op: PlannedOp) -> bool:
         forced = self.spec.forced_substitutions
@@ -146,24 +230,70 @@ class UserRunner:
             return op.index in forced
         return op.kind in WRITE_OPS and self.controls.disk_over.is_set()
 
-    def _run_one(self, op: PlannedOp) -> None:
+    def _skip(self, op: PlannedOp, lag_s: float) -> bool:
+        forced = self.spec.forced_skips
+        if forced is not None:
+            return op.index in forced
+        limit = self.pacing.latency_limit_s
+        return limit is not None and lag_s > limit
+
+    def _run_one(self, op: PlannedOp, due: float | None) -> None:
         substituted = self._substitute(op)
         executed = substitute_read(op) if substituted else op
-        started = time.perf_counter_ns()
+        started = self.clock.now()
         result = execute(self.store, executed, self.spec.user_id)
-        micros = (time.perf_counter_ns() - started) // 1000
-        user_class, kind = self.spec.user_class, executed.kind.value
-        self.recorder.record_op(
-            user_class, kind, micros, result.ok, result.rows_inserted, result.rows_queried
-        )
-        if result.error_class is not None:
-            self.recorder.record_error(user_class, kind, result.error_class, result.message or "")
+        ended = self.clock.now()
+        self._record(executed.kind.value, result, (started, ended), due)
         if substituted:
             self.result.substitutions.append(op.index)
         if result.written and self._on_write is not None:
             self._on_write(self.spec, executed, result)
-        op_digest = self.digest.update(op, substituted, self.plan.draws.consumed)
+        self._journal_op(op, executed.kind.value, 1 if substituted else 0)
+
+    def _record(
+        self, kind: str, result: OpResult, call: tuple[float, float], due: float | None
+    ) -> None:
+        started, ended = call
+        user_class, recorder = self.spec.user_class, self.recorder
+        since = started if due is None else due
+        recorder.record_op(
+            user_class,
+            kind,
+            _micros(ended - since),
+            result.ok,
+            result.rows_inserted,
+            result.rows_queried,
+        )
+        if due is not None:
+            recorder.record_value(SERVICE, user_class, kind, _micros(ended - started))
+            recorder.record_value(SCHEDULE_LAG, user_class, kind, _micros(started - due))
+            if started - due > LATE_AFTER_S:
+                recorder.count(LATE_OPS)
+        limit = self.pacing.latency_limit_s
+        if limit is not None and ended - since > limit:
+            recorder.count(OVER_LIMIT_OPS)
+        if result.error_class is not None:
+            recorder.record_error(user_class, kind, result.error_class, result.message or "")
+
+    def _skip_one(self, op: PlannedOp) -> None:
+        """An op too late to matter: it takes its place in the plan and digest, unexecuted."""
+        self.result.skipped.append(op.index)
+        self.recorder.count(SKIPPED_OPS)
+        self._journal_op(op, op.kind.value, 2)
+
+    def _journal_op(self, op: PlannedOp, kind: str, how: int) -> None:
+        """Fold the op into the digest chain and the restart journal (order: see journal.py)."""
+        journal, consumed = self._journal, self.plan.draws.consumed
+        if journal is not None and how:
+            journal.mark(op.index, skipped=how == 2)
+        op_digest = self.digest.update(op, how == 1, consumed, skipped=how == 2)
         if self._sink is not None:
             self._sink.write(op_digest)
         self.result.ops_executed += 1
-        self._last_ops.append((op.index, kind, substituted))
+        if journal is not None:
+            journal.commit(self.result.ops_executed, consumed, self.digest.state)
+        self._last_ops.append((op.index, kind, how))
+
+
+def _micros(seconds: float) -> int:
+    return int(seconds * 1_000_000)

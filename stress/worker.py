@@ -1,9 +1,16 @@
 """A worker: the users of one process, run as threads, reporting to the coordinator.
 
 With ``STRESS_PROCESSES=0`` the single worker runs in a thread of the main process; with N,
-each of N processes runs one. Either way the worker sends ``("stats", idx, report)`` every
-interval and ``("done", idx, report, results)`` at the end, so the coordinator has one code
-path and its memory stays flat (reports are fixed-size histograms, never raw latencies).
+each of N processes runs one. Either way the worker sends ``("stats", idx, report, progress)``
+every interval and ``("done", idx, report, results)`` at the end, so the coordinator has one
+code path and its memory stays flat (reports are fixed-size histograms, never raw latencies).
+``progress`` names each user's op count and last ops, so a worker killed without warning can
+still be described.
+
+A worker process reports through a pipe of its own (:class:`PipeReports`), not a queue shared
+by every worker: a worker killed in the middle of a message then garbles only its own pipe,
+which the coordinator drops, instead of a channel every other worker still writes to. In a
+process the users also keep the restart journal (:mod:`stress.journal`).
 """
 
 from __future__ import annotations
@@ -12,21 +19,43 @@ import signal
 import threading
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
+from stress.clock import SystemClock
+from stress.controls import Controls
+from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
 from stress.metadb import MetaDb, StoreOptions
+from stress.pacing import ArrivalSchedule, Pacing
 from stress.profiles import Profile
 from stress.stats import StatsRecorder
-from stress.users import Controls, UserResult, UserRunner, UserSpec
+from stress.users import UserResult, UserRunner, UserSpec
 from stress.workload import PlanLimits, UserPlan
 
-__all__ = ["DatabasePlace", "ReportQueue", "WorkerSpec", "run_worker", "worker_process_main"]
+__all__ = [
+    "DatabasePlace",
+    "PipeReports",
+    "ReportQueue",
+    "WorkerSpec",
+    "run_worker",
+    "run_worker_thread",
+    "worker_process_main",
+]
 
 
 class ReportQueue(Protocol):
     def put(self, item: Any) -> None: ...
+
+
+class PipeReports:
+    """The sending end of one worker's pipe, with a queue's ``put``."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def put(self, item: Any) -> None:
+        self._connection.send(item)
 
 
 @dataclass(frozen=True)
@@ -49,13 +78,22 @@ class WorkerSpec:
     databases: tuple[DatabasePlace, ...]
     plans_dir: Path
     report_interval_s: float
+    pacing: Pacing = field(default_factory=Pacing)
 
 
-def run_worker(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:
-    """Run every user of ``spec`` to its end, reporting stats as it goes."""
+def run_worker(
+    spec: WorkerSpec,
+    controls: Controls,
+    reports: ReportQueue,
+    slots: ProgressSlots | None = None,
+) -> None:
+    """Run every user of ``spec`` to its end, reporting stats as it goes.
+
+    With ``slots`` (worker processes) each user keeps the restart journal.
+    """
     recorder = StatsRecorder()
     with ExitStack() as files:
-        runners = [_runner(spec, user, recorder, controls, files) for user in spec.users]
+        runners = [_runner(spec, user, recorder, controls, files, slots) for user in spec.users]
         threads = [
             threading.Thread(target=runner.run, name=f"user-{runner.spec.user_id}", daemon=True)
             for runner in runners
@@ -66,7 +104,8 @@ def run_worker(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> No
             while thread.is_alive():
                 thread.join(spec.report_interval_s)
                 if thread.is_alive():
-                    reports.put(("stats", spec.worker_idx, recorder.drain()))
+                    progress = tuple(runner.progress() for runner in runners)
+                    reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
     results: list[UserResult] = [runner.result for runner in runners]
     reports.put(("done", spec.worker_idx, recorder.drain(), results))
 
@@ -77,15 +116,60 @@ def _runner(
     recorder: StatsRecorder,
     controls: Controls,
     files: ExitStack,
+    slots: ProgressSlots | None,
 ) -> UserRunner:
     place = spec.databases[user.database_idx]
     store = MetaDb(place.path, place.home, spec.store_options)
     plan = UserPlan(spec.global_seed, user.user_id, spec.profiles[user.user_class], spec.limits)
-    sink = files.enter_context((spec.plans_dir / f"user-{user.user_id}.digests").open("wb"))
-    return UserRunner(user, plan, store, recorder, controls, sink)
+    sink, journal = _journal_files(spec, user, files, slots)
+    arrivals = None
+    if spec.pacing.rate_per_user is not None:
+        position = user.resume.ops if user.resume is not None else 0
+        arrivals = ArrivalSchedule(
+            spec.global_seed, user.user_id, spec.pacing.rate_per_user, position
+        )
+    return UserRunner(
+        user,
+        plan,
+        store,
+        recorder,
+        controls,
+        sink,
+        clock=SystemClock(),
+        pacing=spec.pacing,
+        arrivals=arrivals,
+        journal=journal,
+    )
 
 
-def worker_process_main(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:
+def _journal_files(
+    spec: WorkerSpec, user: UserSpec, files: ExitStack, slots: ProgressSlots | None
+) -> tuple[BinaryIO, UserJournal | None]:
+    """The digest side file, and in a process the rest of the restart journal.
+
+    A resumed user appends to the files the coordinator cut back to its last commit.
+    """
+    digests = digests_path(spec.plans_dir, user.user_id)
+    mode: Literal["ab", "wb"] = "ab" if user.resume is not None else "wb"
+    if slots is None:
+        return files.enter_context(digests.open(mode)), None
+    # Unbuffered: a record must reach the kernel before the slot commit that counts it.
+    sink = files.enter_context(digests.open(mode, buffering=0))
+    marks = files.enter_context(marks_path(spec.plans_dir, user.user_id).open(mode, buffering=0))
+    return sink, UserJournal(slots, user.user_id, marks)
+
+
+def run_worker_thread(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:
+    """Entry point of the worker thread (no processes): a failure is reported, not lost."""
+    try:
+        run_worker(spec, controls, reports)
+    except Exception:
+        reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
+
+
+def worker_process_main(
+    spec: WorkerSpec, controls: Controls, reports: ReportQueue, slots: ProgressSlots
+) -> None:
     """Entry point of a worker process.
 
     Ctrl-C reaches the whole process group; only the coordinator acts on it (it sets the stop
@@ -93,7 +177,7 @@ def worker_process_main(spec: WorkerSpec, controls: Controls, reports: ReportQue
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        run_worker(spec, controls, reports)
+        run_worker(spec, controls, reports, slots)
     except BaseException:
         reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
         raise

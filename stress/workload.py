@@ -130,7 +130,17 @@ class UserPlan:
             _queries_between(2, top) if limits.query_complexity_max >= 2 else self._aggregates
         )
         self._read_tables = profile.single_insert_tables or profile.bulk_insert_tables
+        self._seed = (global_seed, user_id)
         self._next_index = 0
+
+    def resume_at(self, index: int, consumed: int) -> None:
+        """Continue as if ``index`` ops had been drawn, using ``consumed`` uniforms.
+
+        A plan holds no other state than its next index and its stream's position, so this
+        is exact; ``consumed`` must be ``draws.consumed`` as it was after op ``index - 1``.
+        """
+        self.draws = Draws.resumed(user_seed_sequence(*self._seed), consumed)
+        self._next_index = index
 
     def next_op(self) -> PlannedOp:
         """Draw the next op: kind, then its parameters, then its think time, in that order."""
@@ -179,20 +189,31 @@ def _queries_between(low: int, high: int) -> tuple[AnalyticsQuery, ...]:
 
 
 class PlanDigest:
-    """A hash chain over the ops a user executed: ``h_i = H(h_{i-1} || op_i || substituted)``.
+    """A hash chain over the ops a user ran: ``h_i = H(h_{i-1} || op_i || how it ran)``.
 
-    The final value is the user's ``plan_digest``; the per-op values (8 bytes each), kept in a
-    side file, let a replay name the first op that diverged.
+    "How it ran" is ``-`` (as planned), ``S`` (substituted by the disk budget) or ``K``
+    (skipped by the latency limit). The final value is the user's ``plan_digest``; the per-op
+    values (8 bytes each), kept in a side file, let a replay name the first op that diverged.
     """
 
     __slots__ = ("_state",)
 
-    def __init__(self) -> None:
-        self._state = hashlib.blake2b(b"stress-plan", digest_size=16).digest()
+    def __init__(self, state: bytes | None = None) -> None:
+        """A fresh chain, or one continued from ``state`` (a restarted user's last value)."""
+        self._state = (
+            hashlib.blake2b(b"stress-plan", digest_size=16).digest() if state is None else state
+        )
 
-    def update(self, op: PlannedOp, substituted: bool, consumed: int) -> bytes:
-        """Fold one executed op in; returns the 8-byte per-op digest."""
-        tail = b"S" if substituted else b"-"
+    @property
+    def state(self) -> bytes:
+        """The chain's current 16 bytes."""
+        return self._state
+
+    def update(
+        self, op: PlannedOp, substituted: bool, consumed: int, skipped: bool = False
+    ) -> bytes:
+        """Fold one op in; returns the 8-byte per-op digest."""
+        tail = b"K" if skipped else b"S" if substituted else b"-"
         message = b"".join((self._state, op.canonical(), tail, consumed.to_bytes(8, "little")))
         self._state = hashlib.blake2b(message, digest_size=16).digest()
         return self._state[:8]

@@ -353,6 +353,7 @@ def test_results_have_every_key_with_the_right_types() -> None:
         "metrics": dict,
         "timeline": list,
         "clamped_values": int,
+        "counters": dict,
         "actual_duration_secs": float,
     }
     assert set(results) == set(expected)

@@ -1,0 +1,96 @@
+"""The flags the coordinator sets and every user reads: stop, backpressure pause, disk over.
+
+With users as threads they are ``threading.Event`` objects. Across worker processes they are
+bytes of one shared-memory array (:class:`SharedFlag`), never ``multiprocessing.Event``: an
+Event takes a process-shared lock on every ``is_set()``, users call it before every op, and a
+worker killed with SIGKILL while holding that lock would leave it held for ever, freezing every
+other worker and the coordinator. A byte in shared memory has no lock to lose; waiting on it
+polls, in slices short enough that a stop is seen within :data:`POLL_S`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["POLL_S", "Controls", "Flag", "SharedFlag", "process_controls", "thread_controls"]
+
+#: Longest a :class:`SharedFlag` wait sleeps before looking at the flag again, in seconds.
+POLL_S = 0.02
+
+
+class Flag(Protocol):
+    """A threading Event, or anything that behaves like one."""
+
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Flags the coordinator sets and every user reads."""
+
+    stop: Flag
+    #: Backpressure: users wait before their next op while it is set.
+    pause: Flag
+    #: The disk budget is spent: writes become simple selects (recorded, not drawn).
+    disk_over: Flag
+
+
+class SharedFlag:
+    """One byte of a shared-memory array, used as a lock-free, process-shared flag.
+
+    A one-byte store or load is atomic, and only the coordinator writes, so no lock is needed.
+    """
+
+    __slots__ = ("_cells", "_index")
+
+    def __init__(self, cells: Any, index: int) -> None:
+        self._cells = cells
+        self._index = index
+
+    def is_set(self) -> bool:
+        return bool(self._cells[self._index])
+
+    def set(self) -> None:
+        self._cells[self._index] = 1
+
+    def clear(self) -> None:
+        self._cells[self._index] = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if deadline is None:
+                time.sleep(POLL_S)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, POLL_S))
+        return True
+
+    def __getstate__(self) -> tuple[Any, int]:
+        return (self._cells, self._index)
+
+    def __setstate__(self, state: tuple[Any, int]) -> None:
+        self._cells, self._index = state
+
+
+def thread_controls() -> Controls:
+    """Controls for users that are threads of this process."""
+    return Controls(threading.Event(), threading.Event(), threading.Event())
+
+
+def process_controls(context: Any) -> Controls:
+    """Controls shared with worker processes of ``context`` (a multiprocess context).
+
+    The array must reach the workers as a ``Process`` argument (shared memory is inherited
+    at start, it cannot be sent through a pipe later).
+    """
+    cells = context.RawArray("b", 3)
+    return Controls(SharedFlag(cells, 0), SharedFlag(cells, 1), SharedFlag(cells, 2))

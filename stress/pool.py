@@ -1,0 +1,183 @@
+"""The workers, as threads (``STRESS_PROCESSES=0``) or processes, behind one interface.
+
+In processes, each worker has a pipe of its own for its reports and the coordinator waits on
+every pipe and every process sentinel at once (``multiprocessing.connection.wait``), so a report
+or a worker's death wakes it at once, never after a polling delay. A dead worker's pipe is
+drained without blocking (its last message may be cut short by the kill) and then dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any, Literal
+
+import multiprocess
+from multiprocess.connection import wait as wait_any
+
+from stress.controls import Controls, process_controls, thread_controls
+from stress.journal import ProgressSlots
+from stress.worker import PipeReports, WorkerSpec, run_worker_thread, worker_process_main
+
+__all__ = ["STOP_GRACE_S", "WorkerPool"]
+
+#: How long users get to finish their op in flight after the stop flag, before the
+#: coordinator gives up on a worker (a 10,000-row batch on a slow disk can take a while).
+STOP_GRACE_S = 30.0
+
+Message = tuple[Any, ...]
+
+
+class WorkerPool:
+    """Starts, watches, restarts and finally joins the workers."""
+
+    def __init__(
+        self,
+        specs: list[WorkerSpec],
+        processes: int,
+        on_crash: Literal["stop", "restart"] = "stop",
+    ) -> None:
+        self.specs = specs
+        self.in_processes = processes > 0
+        self.on_crash = on_crash
+        #: The spec each worker runs now (a restarted worker's carries its resume points).
+        self.current: dict[int, WorkerSpec] = {spec.worker_idx: spec for spec in specs}
+        self.handles: dict[int, Any] = {}
+        self.restarts: dict[int, int] = {}
+        self.slots: ProgressSlots | None = None
+        self._readers: dict[int, Any] = {}
+        self._reaped: set[int] = set()
+        if self.in_processes:
+            # forkserver: workers fork from a clean server process, never from a coordinator
+            # that already runs threads (forking a threaded process can copy a held lock).
+            self._ctx = multiprocess.get_context("forkserver")
+            self.controls: Controls = process_controls(self._ctx)
+            users = 1 + max((u.user_id for s in specs for u in s.users), default=0)
+            self.slots = ProgressSlots.allocate(self._ctx, users)
+        else:
+            self.controls = thread_controls()
+            self._queue: queue.Queue[Message] = queue.Queue()
+
+    def start(self) -> None:
+        for spec in self.specs:
+            self._launch(spec)
+
+    def _launch(self, spec: WorkerSpec) -> None:
+        name = f"stress-worker-{spec.worker_idx}"
+        handle: Any
+        if self.in_processes:
+            reader, writer = self._ctx.Pipe(duplex=False)
+            handle = self._ctx.Process(
+                target=worker_process_main,
+                args=(spec, self.controls, PipeReports(writer), self.slots),
+                name=name,
+            )
+            handle.start()
+            # Only the worker may hold the writing end, or its death would never read as EOF.
+            writer.close()
+            self._readers[spec.worker_idx] = reader
+        else:
+            handle = threading.Thread(
+                target=run_worker_thread,
+                args=(spec, self.controls, self._queue),
+                name=name,
+                daemon=True,
+            )
+            handle.start()
+        self.handles[spec.worker_idx] = handle
+        self.current[spec.worker_idx] = spec
+
+    def restart(self, spec: WorkerSpec) -> None:
+        """Start worker ``spec.worker_idx`` again (after it died) with ``spec``."""
+        self._reaped.discard(spec.worker_idx)
+        self.restarts[spec.worker_idx] = self.restarts.get(spec.worker_idx, 0) + 1
+        self._launch(spec)
+
+    def pids(self) -> dict[int, int]:
+        """Process id of every live worker process (none with threads)."""
+        if not self.in_processes:
+            return {}
+        return {idx: h.pid for idx, h in self.handles.items() if h.pid and h.is_alive()}
+
+    def receive(self, timeout: float) -> list[Message]:
+        """The messages that arrived, waiting up to ``timeout`` s for the first one."""
+        if not self.in_processes:
+            return self._receive_queue(timeout)
+        waitables = list(self._readers.values())
+        waitables += [h.sentinel for idx, h in self.handles.items() if idx not in self._reaped]
+        ready = set(wait_any(waitables, timeout)) if waitables else set()
+        messages: list[Message] = []
+        for idx, reader in list(self._readers.items()):
+            if reader in ready:
+                messages += self._drain(idx, dead=False)
+        return messages
+
+    def _receive_queue(self, timeout: float) -> list[Message]:
+        messages: list[Message] = []
+        try:
+            messages.append(
+                self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+            )
+            while True:
+                messages.append(self._queue.get_nowait())
+        except queue.Empty:
+            return messages
+
+    def _drain(self, idx: int, dead: bool) -> list[Message]:
+        reader = self._readers.get(idx)
+        if reader is None:
+            return []
+        if dead:
+            # Whatever is in the pipe now is all there will be: never block on a message the
+            # kill cut short.
+            os.set_blocking(reader.fileno(), False)
+        messages: list[Message] = []
+        try:
+            while reader.poll():
+                messages.append(reader.recv())
+        except (EOFError, OSError):
+            self._close_reader(idx)
+        except Exception:
+            if not dead:
+                raise
+            self._close_reader(idx)  # a garbled tail of a killed worker's last message
+        if dead:
+            self._close_reader(idx)
+        return messages
+
+    def _close_reader(self, idx: int) -> None:
+        reader = self._readers.pop(idx, None)
+        if reader is not None:
+            reader.close()
+
+    def reap(self, done: set[int]) -> tuple[list[Message], dict[int, Any]]:
+        """Messages left by workers that exited, and those that exited without finishing.
+
+        Each exited worker is returned once (until it is restarted). The caller handles the
+        messages first: one of them may be the worker's final report.
+        """
+        if not self.in_processes:
+            return [], {}
+        messages: list[Message] = []
+        exited: dict[int, Any] = {}
+        for idx, handle in self.handles.items():
+            if idx in self._reaped or handle.is_alive():
+                continue
+            # Reaped even when it finished cleanly: the sentinel of an exited process is always
+            # ready, and left in receive()'s wait it would turn the loop into a busy spin.
+            self._reaped.add(idx)
+            messages += self._drain(idx, dead=True)
+            if idx not in done:
+                exited[idx] = handle
+        return messages, exited
+
+    def finish(self) -> None:
+        """Join every worker; a process still alive after the grace is terminated."""
+        for handle in self.handles.values():
+            handle.join(STOP_GRACE_S)
+            if self.in_processes and handle.is_alive():
+                handle.terminate()
+                handle.join(5)
+        for idx in list(self._readers):
+            self._close_reader(idx)

@@ -1,0 +1,107 @@
+"""Shared helpers of the monitor tests: a fake clock, made-up samples, a stub store, runs.
+
+Not a test module: the tests import it by name (pytest puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, cast
+
+from stress.config import DEFAULT_PROFILE_DIR, Settings, settings_from_dict
+from stress.controls import Flag
+from stress.metadb import MetaDb
+from stress.monitor import COORDINATOR, ResourceSample
+from stress.operations import OpResult
+from stress.profiles import Profile, load_profiles
+from stress.runner import RunOutcome, run_simulation
+from stress.workload import PlanLimits, PlannedOp
+
+MB = 1024 * 1024
+
+#: A small, fast run: tiny batches, think times of at most 1 ms, a CPU budget no test
+#: machine reaches (tests about CPU backpressure set their own).
+BASE_CONFIG: dict[str, Any] = {
+    "seed": 4242,
+    "users": "inserter=1,query=1,mixed=2",
+    "databases": 2,
+    "processes": 0,
+    "think_min_ms": 0,
+    "think_max_ms": 1,
+    "batch_min": 1,
+    "batch_max": 50,
+    "log_interval": 0.2,
+    "max_cpu_percent": 100_000,
+}
+
+LIMITS = PlanLimits(1, 50, 0.0, 1.0, 3)
+
+
+class FakeClock:
+    """Time that moves only when told to: ``wait`` advances it instantly."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, flag: Flag, seconds: float) -> bool:
+        if not flag.is_set() and seconds > 0:
+            self.t += seconds
+        return flag.is_set()
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class StubStore:
+    """Stands in for a MetaDb where the op itself is faked (see ``fake_execute``)."""
+
+    def close(self) -> None:
+        pass
+
+
+def stub_store() -> MetaDb:
+    return cast(MetaDb, StubStore())
+
+
+def fake_execute(clock: FakeClock, service_s: float) -> Any:
+    """An ``operations.execute`` double: every op succeeds after exactly ``service_s``."""
+
+    def execute(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
+        clock.advance(service_s)
+        return OpResult(True)
+
+    return execute
+
+
+def sample(
+    memory_mb: float = 100.0,
+    cpu: float | None = 10.0,
+    wal_mb: float = 0.0,
+    disk_mb: float = 1.0,
+    load: float = 0.5,
+) -> ResourceSample:
+    """A made-up sample with the given values in the limits' units."""
+    return ResourceSample(
+        {COORDINATOR: int(memory_mb * MB)},
+        cpu,
+        load,
+        int(disk_mb * MB),
+        (int(wal_mb * MB),),
+    )
+
+
+def profile(name: str = "mixed") -> Profile:
+    return load_profiles(DEFAULT_PROFILE_DIR)[name]
+
+
+def small_settings(output_dir: Path, **overrides: Any) -> Settings:
+    return settings_from_dict({**BASE_CONFIG, "output_dir": str(output_dir), **overrides})
+
+
+def run(settings: Settings) -> RunOutcome:
+    """Run quietly (the human output goes to a string)."""
+    return run_simulation(settings, out=io.StringIO())

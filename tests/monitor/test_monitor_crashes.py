@@ -1,0 +1,124 @@
+"""A worker process killed with SIGKILL: seen within a second, then stop or restart.
+
+The kill comes from inside the coordinator's own loop (its per-turn hook), once a periodic
+report has shown the target user past a given op: no sleeping, no guessing when the workers
+have got going. The detection delay is measured on the coordinator's clock.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from monitor_helpers import run, small_settings
+
+from stress import runner
+from stress.artifacts import schema_errors
+from stress.coordinator import CoordinatorResult
+from stress.journal import DIGEST_BYTES
+from stress.pool import WorkerPool
+from stress.replay import replay_run
+from stress.runner import EXIT_CLEAN, EXIT_FAILURE
+
+pytestmark = pytest.mark.slow
+
+TARGET_USER = 0
+
+
+def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict[str, Any]:
+    """Make the run SIGKILL ``user_id``'s worker once a report shows it past ``ops`` ops."""
+    seen: dict[str, Any] = {}
+    real = runner.coordinate
+
+    def coordinate(pool: WorkerPool, *args: Any) -> CoordinatorResult:
+        receive = pool.receive
+
+        def watching(timeout: float) -> list[tuple[Any, ...]]:
+            messages = receive(timeout)
+            for message in messages:
+                if message[0] == "stats" and any(
+                    p.user_id == user_id and p.ops_executed >= ops for p in message[3]
+                ):
+                    seen.setdefault("reported", True)
+            return messages
+
+        on_tick = args[-1]
+
+        def tick(elapsed: float) -> str | None:
+            if seen.get("reported") and "killed_at" not in seen:
+                worker = next(
+                    s.worker_idx for s in pool.specs for u in s.users if u.user_id == user_id
+                )
+                seen["pid"] = pool.pids()[worker]
+                os.kill(seen["pid"], signal.SIGKILL)
+                seen["killed_at"], seen["worker"] = elapsed, worker
+            result: str | None = on_tick(elapsed)
+            return result
+
+        pool.receive = watching  # type: ignore[method-assign]
+        return real(pool, *args[:-1], tick)
+
+    monkeypatch.setattr(runner, "coordinate", coordinate)
+    return seen
+
+
+def _verify_replay(run_dir: Path, replay_dir: Path) -> None:
+    out = io.StringIO()
+    verdict = replay_run(run_dir / "replay.json", output_dir=replay_dir, out=out)
+    assert verdict.divergences == (), out.getvalue()
+    assert verdict.exit_code == EXIT_CLEAN, out.getvalue()
+
+
+def test_sigkill_of_a_worker_ends_the_run_with_crash_detected_within_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _kill_after(monkeypatch, TARGET_USER, ops=10)
+    outcome = run(small_settings(tmp_path / "run", processes=2, duration=120))
+
+    assert outcome.stop_reason == "CrashDetected"
+    assert outcome.exit_code == EXIT_FAILURE
+    summary = outcome.summary
+    assert schema_errors(summary, "summary") == []
+    (crash,) = summary["crashes"]
+    assert crash["t_s"] - seen["killed_at"] < 1.0
+    assert (crash["worker_idx"], crash["pid"]) == (seen["worker"], seen["pid"])
+    assert (crash["signal"], crash["exit_code"], crash["action"]) == ("SIGKILL", None, "stop")
+    assert TARGET_USER in crash["users"]
+    assert crash["ops_executed"][str(TARGET_USER)] >= 10
+    assert crash["last_ops"][str(TARGET_USER)], "the last report named the user's last ops"
+    assert summary["results"]["crashed"] is True
+    # The dead worker's users are closed at their last committed op: the replay still proves
+    # every user's sequence, the killed ones included.
+    recorded = {user["user_id"]: user["ops_executed"] for user in outcome.replay["users"]}
+    assert recorded[TARGET_USER] == crash["ops_executed"][str(TARGET_USER)]
+    assert len(recorded) == 4
+    _verify_replay(outcome.run_dir, tmp_path / "replay")
+
+
+def test_with_restart_the_killed_workers_users_resume_and_the_run_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _kill_after(monkeypatch, TARGET_USER, ops=20)
+    settings = small_settings(
+        tmp_path / "run", processes=2, max_ops_per_user=120, on_crash="restart"
+    )
+    outcome = run(settings)
+
+    assert "killed_at" in seen
+    assert outcome.stop_reason == "OpLimitReached"
+    # A crash is a finding even when the run went on.
+    assert outcome.exit_code == EXIT_FAILURE
+    (crash,) = outcome.summary["crashes"]
+    assert (crash["signal"], crash["action"]) == ("SIGKILL", "restart")
+    assert crash["ops_executed"][str(TARGET_USER)] >= 20
+    assert outcome.summary["harness_errors"] == []
+    for user in outcome.replay["users"]:
+        assert user["ops_executed"] == 120
+        digests = outcome.run_dir / user["op_digests"]
+        assert digests.stat().st_size == 120 * DIGEST_BYTES
+    assert all(user["harness_error"] is None for user in outcome.summary["users"])
+    _verify_replay(outcome.run_dir, tmp_path / "replay")
