@@ -27,6 +27,12 @@ from stress.errors import StressError
 from stress.metadb import MetaDbError
 from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
 from stress.profiles import format_profile, format_profile_list, load_profile, load_profiles
+from stress.spooltools import (
+    add_spool_arguments,
+    add_verify_arguments,
+    run_spool_command,
+    run_verify_command,
+)
 from stress.version import __version__
 
 __all__ = ["main"]
@@ -72,8 +78,28 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--output-dir", type=Path, help="folder of the replay's run")
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
+    _add_oracle(commands)
     _add_bench(commands)
     return parser
+
+
+def _add_oracle(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="check a finished run: every acknowledged row present, nothing unaccounted",
+        epilog="example:\n  stress verify runs/20261121T101500Z-42\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_verify_arguments(verify)
+    spool = commands.add_parser(
+        "spool",
+        help="re-ingest a run's error spool (replay) or count its lines (stats)",
+        epilog="examples:\n  stress spool stats runs/20261121T101500Z-42\n"
+        "  stress spool replay runs/20261121T101500Z-42\n"
+        "  stress spool replay --home ~/.netsky --db ~/.netsky/meta.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_spool_arguments(spool)
 
 
 def _add_profiles(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -203,6 +229,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "replay": _cmd_replay,
     "profiles": _cmd_profiles,
     "bench": _cmd_bench,
+    "verify": run_verify_command,
+    "spool": run_spool_command,
     "settings": lambda args, out: print(settings_table_markdown(), file=out) or 0,
 }
 

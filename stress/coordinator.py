@@ -42,6 +42,7 @@ class StopReason:
     CRASH = "CrashDetected"
     RESOURCE = "ResourceLimit"
     HARNESS = "HarnessError"
+    INVARIANT = "InvariantViolation"
 
 
 @dataclass

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from stress.metadb import JSON_TABLES
 
-__all__ = ["LedgerEntry", "LedgerWriter", "read_ledger", "row_digest"]
+__all__ = [
+    "LedgerEntry",
+    "LedgerWriter",
+    "ledger_path",
+    "read_ledger",
+    "row_digest",
+    "seed_ledger_path",
+]
 
 # status (u8), table index (u8), op index (u32), id (i64, -1 = none), digest (u64)
 _RECORD = struct.Struct("<BBIqQ")
@@ -30,6 +37,16 @@ INTENT, PERSISTED, SPOOLED, FAILED = 1, 2, 3, 4
 _STATUS = {"persisted": PERSISTED, "spooled": SPOOLED, "failed": FAILED}
 STATUS_NAMES = {INTENT: "intent", PERSISTED: "persisted", SPOOLED: "spooled", FAILED: "failed"}
 _TABLE_INDEX = {table: index for index, table in enumerate(JSON_TABLES)}
+
+
+def ledger_path(folder: Path, user_id: int) -> Path:
+    """The ledger file of user ``user_id``."""
+    return folder / f"user-{user_id}.bin"
+
+
+def seed_ledger_path(folder: Path, database_idx: int) -> Path:
+    """The ledger of the rows a run seeds database ``database_idx`` with."""
+    return folder / f"seed-db-{database_idx}.bin"
 
 
 def row_digest(row_json: str) -> int:
@@ -45,6 +62,7 @@ class LedgerEntry:
     #: Row id for row records (None when the engine would have assigned it); row count for
     #: intents.
     id: int | None
+    #: Content digest for row records; the stream position before the op for intents.
     digest: int
 
 
@@ -77,14 +95,19 @@ class LedgerWriter:
         if end > self._size:
             self._grow(end)
         assert self._map is not None  # created in __init__
-        _RECORD.pack_into(
-            self._map, self._offset, status, _TABLE_INDEX[table], op_index, row_id, digest
-        )
+        # The status byte goes in last: a kill between the two leaves status 0, which readers
+        # take as the end of the ledger, never as a torn record.
+        _RECORD.pack_into(self._map, self._offset, 0, _TABLE_INDEX[table], op_index, row_id, digest)
+        self._map[self._offset] = status
         self._offset = end
 
-    def intent(self, op_index: int, table: str, count: int) -> None:
-        """Before a write op: ``count`` rows of ``table`` are about to be handed over."""
-        self._append(INTENT, table, op_index, count, 0)
+    def intent(self, op_index: int, table: str, count: int, draws_at: int) -> None:
+        """Before a write op: ``count`` rows of ``table`` are about to be handed over.
+
+        ``draws_at`` is the user's stream position before the op was drawn, so the oracle can
+        regenerate exactly this op if it turns out to have been in flight at a kill.
+        """
+        self._append(INTENT, table, op_index, count, draws_at)
 
     def outcome(
         self,

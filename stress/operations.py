@@ -8,7 +8,6 @@ Store-side failures never raise out of here; a programming error does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.profiles import OpKind
@@ -24,7 +23,8 @@ class WrittenRows:
     table: str
     status: str  # persisted | spooled | failed
     ids: tuple[int, ...]
-    rows: tuple[dict[str, Any], ...]
+    #: The exact JSON the store acknowledged for each row, in order.
+    row_jsons: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -49,12 +49,12 @@ def _engine_class(error: EngineError) -> str:
 
 def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
     count = len(op.rows)
-    ids: tuple[int, ...] = (
-        (outcome.id,) if isinstance(outcome, WriteOutcome) and outcome.id is not None else ()
-    )
     if isinstance(outcome, BatchOutcome):
-        ids = outcome.ids
-    written = (WrittenRows(outcome.table, outcome.status, ids, op.rows),)
+        ids, row_jsons = outcome.ids, outcome.row_jsons
+    else:
+        ids = (outcome.id,) if outcome.id is not None else ()
+        row_jsons = (outcome.row_json,) if outcome.row_json is not None else ()
+    written = (WrittenRows(outcome.table, outcome.status, ids, row_jsons),)
     if outcome.status == "persisted":
         return OpResult(True, rows_inserted=count, written=written)
     error_class = "spooled" if outcome.status == "spooled" else "other"

@@ -36,6 +36,7 @@ __all__ = [
     "format_profile_list",
     "load_profile",
     "load_profiles",
+    "profile_from_dict",
 ]
 
 
@@ -450,3 +451,20 @@ def format_profile_list(profiles: Mapping[str, Profile]) -> str:
         extends = f"  (extends {profile.extends})" if profile.extends else ""
         lines.append(f"{name:<{width}}  {profile.description}{extends}")
     return "\n".join(lines) + "\n"
+
+
+def profile_from_dict(data: dict[str, Any]) -> Profile:
+    """Rebuild a resolved profile from its ``to_dict()`` form (as stored in replay.json)."""
+    return Profile(
+        name=data["name"],
+        path=Path(data["path"]),
+        description=data["description"],
+        op_weights=tuple((OpKind(op), float(w)) for op, w in data["weights"].items()),
+        single_insert_tables=tuple(data["single_insert_tables"].items()),
+        bulk_insert_tables=tuple(data["bulk_insert_tables"].items()),
+        batch_min=data["batch_min"],
+        batch_max=data["batch_max"],
+        think_min_ms=data["think_min_ms"],
+        think_max_ms=data["think_max_ms"],
+        extends=data["extends"],
+    )

@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from stress.artifacts import ReplayFile, ReplayUser, read_replay_file
 from stress.config import Settings, settings_from_dict
 from stress.errors import ReplayFormatError
-from stress.profiles import OpKind, Profile
+from stress.profiles import Profile, profile_from_dict
 from stress.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
 from stress.users import UserResult, UserSpec
 from stress.workload import PLAN_FORMAT_VERSION
@@ -48,23 +48,6 @@ class ReplayVerdict:
         if self.outcome.exit_code != EXIT_CLEAN:
             return self.outcome.exit_code
         return EXIT_FAILURE if self.divergences else EXIT_CLEAN
-
-
-def profile_from_dict(data: dict[str, Any]) -> Profile:
-    """Rebuild a resolved profile from its ``to_dict()`` form (as stored in replay.json)."""
-    return Profile(
-        name=data["name"],
-        path=Path(data["path"]),
-        description=data["description"],
-        op_weights=tuple((OpKind(op), float(w)) for op, w in data["weights"].items()),
-        single_insert_tables=tuple(data["single_insert_tables"].items()),
-        bulk_insert_tables=tuple(data["bulk_insert_tables"].items()),
-        batch_min=data["batch_min"],
-        batch_max=data["batch_max"],
-        think_min_ms=data["think_min_ms"],
-        think_max_ms=data["think_max_ms"],
-        extends=data["extends"],
-    )
 
 
 def load_replay(

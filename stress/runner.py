@@ -29,6 +29,7 @@ from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
+from stress.ledger import LedgerWriter, seed_ledger_path
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
 from stress.monitor import monitor_for_run
 from stress.pacing import Pacing, open_loop_section
@@ -36,6 +37,7 @@ from stress.payloads import row_factory
 from stress.profiles import Profile, check_profiles, load_profiles
 from stress.progress import ProgressReporter, format_results_block
 from stress.users import UserResult, UserSpec
+from stress.verify import format_verification, verify_run
 from stress.version import __version__
 from stress.worker import DatabasePlace, WorkerSpec
 from stress.workload import PLAN_FORMAT_VERSION, PlanLimits
@@ -126,11 +128,14 @@ def prepare_databases(run_dir: Path, settings: Settings, seed: int) -> tuple[Dat
         home.mkdir(parents=True, exist_ok=True)
         place = DatabasePlace(index, home / "meta.db", home)
         draws = Draws(database_seed_sequence(seed, index))
+        ledger = LedgerWriter(seed_ledger_path(run_dir / "ledger", index))
         with MetaDb.open(place.path, place.home, options) as store:
             for table in JSON_TABLES:
                 factory = row_factory(table)
                 rows = [factory.make(draws) for _ in range(SEED_ROWS_PER_TABLE)]
-                store.record_batch(table, rows)
+                done = store.record_batch(table, rows)
+                ledger.outcome(0, table, done.status, done.ids, done.row_jsons)
+        ledger.close()
         places.append(place)
     return tuple(places)
 
@@ -161,6 +166,7 @@ def _worker_specs(
             store_options=store_options(settings),
             databases=places,
             plans_dir=run_dir / "plans",
+            ledger_dir=run_dir / "ledger",
             report_interval_s=min(settings.log_interval / 2, 1.0),
             pacing=Pacing.of_run(
                 settings.target_ops_per_sec, len(users), settings.latency_limit_ms
@@ -190,7 +196,8 @@ def _exit_code(result: CoordinatorResult) -> int:
         return EXIT_INTERRUPTED
     # A crash is a finding even when the worker was restarted and the run went on.
     failed = result.harness_errors or result.crashes or any(u.harness_error for u in result.users)
-    if failed or result.stop_reason in (StopReason.CRASH, StopReason.RESOURCE, StopReason.HARNESS):
+    ends_badly = (StopReason.CRASH, StopReason.RESOURCE, StopReason.HARNESS, StopReason.INVARIANT)
+    if failed or result.stop_reason in ends_badly:
         return EXIT_FAILURE
     return EXIT_CLEAN
 
@@ -337,13 +344,18 @@ def run_simulation(
     progress = ProgressReporter(stream, clock.duration_s, None)
     with monitor.running():
         result = coordinate(pool, clock, progress, abort or threading.Event(), monitor.check)
+    replay_doc = build_replay(facts, result)
+    verification = verify_run(run_dir, replay_doc)
+    if not verification.ok:
+        result.stop_reason = replay_doc["stop_reason"] = StopReason.INVARIANT
     exit_code = _exit_code(result)
     summary = build_summary(facts, result, monitor.figures(), exit_code, monitor.sections())
-    replay_doc = build_replay(facts, result)
+    summary["verification"] = verification.to_dict()
     write_json_atomic(run_dir / "summary.json", summary)
     write_json_atomic(run_dir / "replay.json", replay_doc)
     print(format_results_block(summary["results"], result.stop_reason, str(run_dir)), file=stream)
     _report_problems(stream, result)
+    print(format_verification(verification), file=stream)
     print(f"replay this run: stress replay {run_dir / 'replay.json'}", file=stream)
     return RunOutcome(
         run_dir, seed, result.stop_reason, exit_code, summary, replay_doc, result.users

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from stress.clock import Clock, SystemClock
 from stress.controls import Controls, Flag
 from stress.journal import ResumePoint, UserJournal
+from stress.ledger import LedgerWriter
 from stress.metadb import MetaDb
 from stress.operations import OpResult, execute
 from stress.pacing import (
@@ -102,9 +102,6 @@ class UserProgress:
     harness_error: bool
 
 
-OnWrite = Callable[[UserSpec, PlannedOp, OpResult], None]
-
-
 class UserRunner:
     """Runs one user until the stop flag, its op limit, or a harness error."""
 
@@ -116,7 +113,7 @@ class UserRunner:
         recorder: StatsRecorder,
         controls: Controls,
         digest_sink: BinaryIO | None = None,
-        on_write: OnWrite | None = None,
+        ledger: LedgerWriter | None = None,
         *,
         clock: Clock | None = None,
         pacing: Pacing | None = None,
@@ -136,7 +133,7 @@ class UserRunner:
         self.result = UserResult(spec.user_id, spec.user_class, spec.database_idx, spec.process_idx)
         self._arrivals = arrivals
         self._sink = digest_sink
-        self._on_write = on_write
+        self._ledger = ledger
         self._journal = journal
         # (index, op kind, how: 0 planned, 1 substituted, 2 skipped): formatted only when
         # asked for, off the hot path.
@@ -162,6 +159,8 @@ class UserRunner:
             self.result.harness_error = traceback.format_exc()
         finally:
             self.store.close()
+            if self._ledger is not None:
+                self._ledger.close()
             self.result.plan_digest = self.digest.hexdigest()
             self.result.last_ops = self._format_last_ops()
         return self.result
@@ -240,14 +239,20 @@ class UserRunner:
     def _run_one(self, op: PlannedOp, due: float | None) -> None:
         substituted = self._substitute(op)
         executed = substitute_read(op) if substituted else op
+        ledger = self._ledger
+        if ledger is not None and executed.rows and executed.table is not None:
+            ledger.intent(op.index, executed.table, len(executed.rows), op.draws_at)
         started = self.clock.now()
         result = execute(self.store, executed, self.spec.user_id)
         ended = self.clock.now()
+        if ledger is not None:
+            for written in result.written:
+                ledger.outcome(
+                    op.index, written.table, written.status, written.ids, written.row_jsons
+                )
         self._record(executed.kind.value, result, (started, ended), due)
         if substituted:
             self.result.substitutions.append(op.index)
-        if result.written and self._on_write is not None:
-            self._on_write(self.spec, executed, result)
         self._journal_op(op, executed.kind.value, 1 if substituted else 0)
 
     def _record(

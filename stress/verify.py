@@ -14,12 +14,14 @@ each database's spool, and the databases themselves. Checks, per database:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stress.ledger import LedgerEntry, read_ledger, row_digest
+import orjson
+
+from stress.ledger import LedgerEntry, ledger_path, read_ledger, row_digest, seed_ledger_path
 from stress.metadb import (
     JSON_TABLES,
     MetaDb,
@@ -28,8 +30,20 @@ from stress.metadb import (
     model_for,
     spool_files,
 )
+from stress.profiles import profile_from_dict
+from stress.workload import PlanLimits, UserPlan
 
-__all__ = ["MAX_EXAMPLES", "QUICK_CHECK_BYTES", "Verification", "verify_databases"]
+__all__ = [
+    "MAX_EXAMPLES",
+    "QUICK_CHECK_BYTES",
+    "DatabaseLedger",
+    "Verification",
+    "format_verification",
+    "plan_regenerator",
+    "run_databases",
+    "verify_databases",
+    "verify_run",
+]
 
 MAX_EXAMPLES = 20
 #: Past this file size the full integrity check (which reads every index) gives way to
@@ -90,9 +104,9 @@ class DatabaseLedger:
     ledgers: tuple[Path, ...]
 
 
-#: (user ledger path, op index) -> digests the op's rows would have, by table; supplied by
-#: the caller, who can regenerate an op from its user's seed.
-Regenerate = Any
+#: (ledger path, op index, stream position before the op) -> the (table, row) pairs that op
+#: writes; supplied by the caller, who can regenerate an op from its user's seed.
+Regenerate = Callable[[Path, int, int], Iterable[tuple[str, dict[str, Any]]]]
 
 
 @dataclass
@@ -235,7 +249,7 @@ def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> set[t
     if regenerate is None:
         return rows
     for path, intent in expected.in_flight:
-        for table, row in regenerate(path, intent.op_index):
+        for table, row in regenerate(path, intent.op_index, intent.digest):
             stored = model_for(table).model_validate(row).model_dump_json()
             rows.add((table, row_digest(stored)))
     return rows
@@ -255,3 +269,68 @@ def verify_databases(
     for database in databases:
         verify_database(database, result, regenerate)
     return result
+
+
+def run_databases(run_dir: Path, replay_doc: Mapping[str, Any]) -> list[DatabaseLedger]:
+    """The databases of a run folder, each with the ledgers of the users that wrote to it."""
+    ledger_dir = run_dir / "ledger"
+    by_database: dict[int, list[Path]] = defaultdict(list)
+    for user in replay_doc["users"]:
+        path = ledger_path(ledger_dir, int(user["user_id"]))
+        if path.exists():
+            by_database[int(user["database_idx"])].append(path)
+    databases = []
+    for index in range(int(replay_doc["config"]["databases"])):
+        home = run_dir / f"db-{index}"
+        seed = seed_ledger_path(ledger_dir, index)
+        ledgers = ([seed] if seed.exists() else []) + by_database[index]
+        databases.append(DatabaseLedger(index, home / "meta.db", home, tuple(ledgers)))
+    return databases
+
+
+def plan_regenerator(replay_doc: Mapping[str, Any]) -> Regenerate:
+    """Rebuilds any user's op from the run's seed, profiles and limits, in O(1) per op."""
+    config = replay_doc["config"]
+    limits = PlanLimits(
+        config["batch_min"],
+        config["batch_max"],
+        config["think_min_ms"],
+        config["think_max_ms"],
+        config["query_complexity_max"],
+    )
+    profiles = {name: profile_from_dict(p) for name, p in replay_doc["profiles"].items()}
+    classes = {int(u["user_id"]): u["class"] for u in replay_doc["users"]}
+    seed = int(replay_doc["global_seed"])
+
+    def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
+        user_id = int(path.stem.removeprefix("user-"))
+        plan = UserPlan(seed, user_id, profiles[classes[user_id]], limits)
+        plan.resume_at(op_index, draws_at)
+        op = plan.next_op()
+        return [(op.table, row) for row in op.rows] if op.table is not None else []
+
+    return regenerate
+
+
+def verify_run(run_dir: Path, replay_doc: Mapping[str, Any] | None = None) -> Verification:
+    """Verify a finished run folder (its ``replay.json`` says who wrote where)."""
+    if replay_doc is None:
+        replay_doc = orjson.loads((run_dir / "replay.json").read_bytes())
+    return verify_databases(run_databases(run_dir, replay_doc), plan_regenerator(replay_doc))
+
+
+def format_verification(result: Verification) -> str:
+    """The verdict in a few lines, with examples of each problem."""
+    verdict = "ok" if result.ok else "FAILED"
+    lines = [
+        f"verification {verdict}: {result.acknowledged:,} acknowledged, {result.found:,} found, "
+        f"{result.missing:,} missing, {result.spooled:,} spooled, "
+        f"{result.reingested:,} re-ingested, {result.unaccounted:,} unaccounted, "
+        f"{result.indeterminate:,} in flight at a kill "
+        f"({result.indeterminate_rows_present:,} of their rows present)"
+    ]
+    bad = {path: state for path, state in result.integrity.items() if state != "ok"}
+    lines.extend(f"  integrity {path}: {state}" for path, state in bad.items())
+    for kind, examples in result.examples.items():
+        lines.extend(f"  {kind}: {example}" for example in examples[:5])
+    return "\n".join(lines)

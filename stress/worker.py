@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 from stress.clock import SystemClock
 from stress.controls import Controls
 from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
+from stress.ledger import LedgerWriter, ledger_path
 from stress.metadb import MetaDb, StoreOptions
 from stress.pacing import ArrivalSchedule, Pacing
 from stress.profiles import Profile
@@ -78,6 +79,8 @@ class WorkerSpec:
     databases: tuple[DatabasePlace, ...]
     plans_dir: Path
     report_interval_s: float
+    #: Where each user's write ledger goes (``user-N.bin``); None runs without one.
+    ledger_dir: Path | None = None
     pacing: Pacing = field(default_factory=Pacing)
 
 
@@ -122,6 +125,10 @@ def _runner(
     store = MetaDb(place.path, place.home, spec.store_options)
     plan = UserPlan(spec.global_seed, user.user_id, spec.profiles[user.user_class], spec.limits)
     sink, journal = _journal_files(spec, user, files, slots)
+    ledger = None
+    if spec.ledger_dir is not None:
+        # A restarted user reopens its ledger and appends after the last whole record.
+        ledger = LedgerWriter(ledger_path(spec.ledger_dir, user.user_id))
     arrivals = None
     if spec.pacing.rate_per_user is not None:
         position = user.resume.ops if user.resume is not None else 0
@@ -135,6 +142,7 @@ def _runner(
         recorder,
         controls,
         sink,
+        ledger,
         clock=SystemClock(),
         pacing=spec.pacing,
         arrivals=arrivals,
@@ -176,6 +184,8 @@ def worker_process_main(
     flag), so every worker still reports what its users did before exiting.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A group-wide SIGTERM (``timeout``, a CI runner) is the coordinator's to act on too.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         run_worker(spec, controls, reports, slots)
     except BaseException:

@@ -73,6 +73,10 @@ class PlannedOp:
     #: Scratch columns and rows of a schema-DDL op.
     ddl_columns: int = 0
     ddl_rows: int = 0
+    #: The stream position before this op was drawn (not part of the digest: the count of
+    #: draws is folded in separately); the write ledger keeps it so the oracle can regenerate
+    #: an op that was in flight when its process was killed.
+    draws_at: int = 0
 
     def canonical(self) -> bytes:
         """Stable bytes of everything the op will do; what the plan digest hashes."""
@@ -147,10 +151,12 @@ class UserPlan:
         draws = self.draws
         index = self._next_index
         self._next_index += 1
+        draws_at = draws.consumed
         kind = self.profile.pick_op(draws.uniform())
         op = self._draw_body(index, kind)
         if self._think_ms[1] > 0:
             op.think_s = draws.between(*self._think_ms) / 1000
+        op.draws_at = draws_at
         return op
 
     def _draw_body(self, index: int, kind: OpKind) -> PlannedOp:

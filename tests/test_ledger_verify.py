@@ -23,7 +23,7 @@ def _rows(table: str, count: int, seed: int = 1) -> list[dict[str, Any]]:
 
 def _write(store: MetaDb, ledger: LedgerWriter, table: str, rows: list[dict[str, Any]]) -> None:
     for op_index, row in enumerate(rows):
-        ledger.intent(op_index, table, 1)
+        ledger.intent(op_index, table, 1, 0)
         outcome = store.record(table, row)
         assert outcome.row_json is not None
         ids = (outcome.id,) if outcome.id is not None else ()
@@ -49,7 +49,7 @@ def written(tmp_path: Path) -> Path:
 
 def test_ledger_round_trips_its_records(tmp_path: Path) -> None:
     ledger = LedgerWriter(tmp_path / "l.bin")
-    ledger.intent(7, "ticks", 2)
+    ledger.intent(7, "ticks", 2, 0)
     ledger.outcome(7, "ticks", "persisted", (11, 12), ('{"a":1}', '{"a":2}'))
     ledger.outcome(8, "messages", "spooled", (), ('{"b":1}',))
     ledger.close()
@@ -65,10 +65,10 @@ def test_ledger_round_trips_its_records(tmp_path: Path) -> None:
 
 def test_ledger_reopened_appends_after_its_last_record(tmp_path: Path) -> None:
     first = LedgerWriter(tmp_path / "l.bin")
-    first.intent(0, "ticks", 1)
+    first.intent(0, "ticks", 1, 0)
     first.close()
     second = LedgerWriter(tmp_path / "l.bin")
-    second.intent(1, "ticks", 1)
+    second.intent(1, "ticks", 1, 0)
     second.close()
     assert [e.op_index for e in read_ledger(tmp_path / "l.bin")] == [0, 1]
 
@@ -76,7 +76,7 @@ def test_ledger_reopened_appends_after_its_last_record(tmp_path: Path) -> None:
 def test_ledger_records_survive_without_close(tmp_path: Path) -> None:
     """A SIGKILLed process never closes its ledger: the mapped pages must still hold it."""
     ledger = LedgerWriter(tmp_path / "l.bin")
-    ledger.intent(3, "ticks", 1)
+    ledger.intent(3, "ticks", 1, 0)
     ledger.outcome(3, "ticks", "persisted", (5,), ('{"x":1}',))
     # No close(): read what another process would see.
     assert [e.status for e in read_ledger(tmp_path / "l.bin")] == ["intent", "persisted"]
@@ -145,12 +145,12 @@ def test_in_flight_op_may_be_present_but_nothing_else(tmp_path: Path) -> None:
     ledger = LedgerWriter(ledger_path)
     with MetaDb.open(tmp_path / "meta.db", tmp_path) as store:
         _write(store, ledger, "ticks", rows[:2])
-        ledger.intent(2, "ticks", 1)  # the process "died" after this write landed
+        ledger.intent(2, "ticks", 1, 0)  # the process "died" after this write landed
         store.record("ticks", rows[2])
     ledger.close()
 
-    def regenerate(path: Path, op_index: int) -> list[tuple[str, dict[str, Any]]]:
-        assert (path, op_index) == (ledger_path, 2)
+    def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
+        assert (path, op_index, draws_at) == (ledger_path, 2, 0)
         return [("ticks", rows[2])]
 
     result = _verify(tmp_path, [ledger_path], regenerate=regenerate)

@@ -20,7 +20,14 @@ from stress.metadb.ids import ID_STRATEGIES, IdStrategy
 from stress.metadb.maintenance import CheckpointResult, RetentionResult, StoreStats
 from stress.metadb.records import RECORD_MODELS, SOURCE_ERROR_CLASSES, Record, model_for
 from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, STRUCTURED_TABLES
-from stress.metadb.spool import SpoolLine, iter_spool_lines, spool_files, spool_path
+from stress.metadb.spool import (
+    SpoolLine,
+    SpoolStats,
+    iter_spool_lines,
+    spool_files,
+    spool_path,
+    spool_stats,
+)
 from stress.metadb.spool_replay import SpoolReplayResult, replay_spool
 from stress.metadb.store import (
     CONNECTION_MODES,
@@ -62,6 +69,7 @@ __all__ = [
     "SchemaTooNewError",
     "SpoolLine",
     "SpoolReplayResult",
+    "SpoolStats",
     "StoreOptions",
     "StoreStats",
     "UnknownTableError",
@@ -73,4 +81,5 @@ __all__ = [
     "replay_spool",
     "spool_files",
     "spool_path",
+    "spool_stats",
 ]

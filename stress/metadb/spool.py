@@ -21,10 +21,12 @@ import orjson
 __all__ = [
     "SpoolEntry",
     "SpoolLine",
+    "SpoolStats",
     "append_entries",
     "iter_spool_lines",
     "spool_files",
     "spool_path",
+    "spool_stats",
 ]
 
 _PREFIX = "meta-db-errors-"
@@ -131,3 +133,32 @@ def iter_spool_lines(path: Path, start_after: int = 0) -> Iterator[SpoolLine]:
                 yield SpoolLine(path, number, None, "not a JSON object")
                 continue
             yield SpoolLine(path, number, record)
+
+
+@dataclass
+class SpoolStats:
+    """Lines of a spool home, counted by table and by error class."""
+
+    files: int = 0
+    lines: int = 0
+    by_table: dict[str, int] = field(default_factory=dict)
+    by_error_class: dict[str, int] = field(default_factory=dict)
+    #: ``file:line: problem`` for lines that are not whole JSON objects.
+    problems: list[str] = field(default_factory=list)
+
+
+def spool_stats(home: Path) -> SpoolStats:
+    """Count every spool line under ``home``."""
+    stats = SpoolStats()
+    for path in spool_files(home):
+        stats.files += 1
+        for line in iter_spool_lines(path):
+            if line.record is None:
+                stats.problems.append(f"{path.name}:{line.number}: {line.problem}")
+                continue
+            stats.lines += 1
+            table = str(line.record.get("table"))
+            error_class = str(line.record.get("error_class"))
+            stats.by_table[table] = stats.by_table.get(table, 0) + 1
+            stats.by_error_class[error_class] = stats.by_error_class.get(error_class, 0) + 1
+    return stats

@@ -1,0 +1,100 @@
+"""``stress verify`` and ``stress spool``: the oracle and the spool on a finished run.
+
+A run folder holds ``db-N/meta.db`` with its spool under ``db-N/logs/``; these commands take
+either a run folder (every database in it) or one spool home (``--home``, with the database
+at ``<home>/meta.db`` unless ``--db`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from stress.artifacts import write_json_atomic
+from stress.errors import StressError
+from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
+from stress.verify import format_verification, verify_run
+
+__all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
+
+
+class RunFolderError(StressError, ValueError):
+    """A path that is not a run folder or spool home."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, fix: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {fix}")
+
+
+@dataclass(frozen=True)
+class _Home:
+    home: Path
+    db: Path
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="the run folder (holds replay.json)")
+
+
+def add_spool_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["replay", "stats"])
+    parser.add_argument("run_dir", type=Path, nargs="?", help="a run folder (every database)")
+    parser.add_argument("--home", type=Path, help="one spool home instead of a run folder")
+    parser.add_argument("--db", type=Path, help="the database of --home (default HOME/meta.db)")
+    parser.add_argument("--engine", choices=["sqlite", "turso"], default="sqlite")
+
+
+def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
+    run_dir: Path = args.run_dir
+    if not (run_dir / "replay.json").is_file():
+        raise RunFolderError(run_dir, "no replay.json here; pass the folder of a finished run")
+    result = verify_run(run_dir)
+    write_json_atomic(run_dir / "verification.json", result.to_dict())
+    print(format_verification(result), file=out)
+    print(f"written: {run_dir / 'verification.json'}", file=out)
+    return 0 if result.ok else 1
+
+
+def _homes(args: argparse.Namespace) -> list[_Home]:
+    if args.home is not None:
+        db = args.db if args.db is not None else args.home / "meta.db"
+        return [_Home(args.home, db)]
+    if args.run_dir is None:
+        raise RunFolderError(Path("."), "pass a run folder or --home DIR")
+    homes = sorted(p for p in args.run_dir.glob("db-*") if p.is_dir())
+    if not homes:
+        raise RunFolderError(args.run_dir, "no db-N folders here; pass a run folder or --home")
+    return [_Home(home, home / "meta.db") for home in homes]
+
+
+def run_spool_command(args: argparse.Namespace, out: TextIO) -> int:
+    homes = _homes(args)
+    if args.action == "stats":
+        for place in homes:
+            stats = spool_stats(place.home)
+            print(f"{place.home}: {stats.lines:,} lines in {stats.files} file(s)", file=out)
+            for label, counts in (("table", stats.by_table), ("error", stats.by_error_class)):
+                for key, count in sorted(counts.items(), key=lambda item: -item[1]):
+                    print(f"  {label:5} {key:24} {count:>10,}", file=out)
+            for problem in stats.problems[:20]:
+                print(f"  bad line {problem}", file=out)
+        return 0
+    problems = 0
+    for place in homes:
+        if not place.db.exists():
+            raise RunFolderError(place.db, "no database here; pass --db PATH")
+        with MetaDb(place.db, place.home, StoreOptions(engine=args.engine)) as store:
+            result = replay_spool(store)
+        problems += len(result.problems)
+        print(
+            f"{place.home}: {result.lines_read:,} lines read, {result.ingested:,} ingested, "
+            f"{result.duplicates:,} already present, {len(result.problems)} problems",
+            file=out,
+        )
+        for problem in result.problems[:20]:
+            print(f"  {problem}", file=out)
+    return 1 if problems else 0
