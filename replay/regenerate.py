@@ -56,7 +56,7 @@ def regenerate(name: str, config: dict[str, object]) -> None:
         shutil.rmtree(target, ignore_errors=True)
         (target / "plans").mkdir(parents=True)
         shutil.copy(outcome.run_dir / "replay.json", target / "replay.json")
-        for digests in (outcome.run_dir / "plans").iterdir():
+        for digests in (outcome.run_dir / "plans").glob("*.digests"):
             shutil.copy(digests, target / "plans" / digests.name)
     print(f"wrote {target}")
 

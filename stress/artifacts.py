@@ -15,17 +15,18 @@ import secrets
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stress.errors import ReplayFormatError
 
 __all__ = [
     "REPLAY_FORMAT_VERSION",
     "SUMMARY_FORMAT_VERSION",
+    "ReplayFault",
     "ReplayFile",
     "ReplayUser",
     "read_replay_file",
@@ -75,6 +76,36 @@ class ReplayUser(BaseModel):
     op_digests: str | None = None
 
 
+class ReplayFault(BaseModel):
+    """One injected fault, pinned to where every user's sequence was when it struck.
+
+    A replay injects it once every user of its target (the killed worker's, the locked
+    database's) has reached its point again.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["kill", "lock"]
+    #: Seconds into the recorded run.
+    t_s: float = Field(ge=0)
+    #: The worker killed (kill).
+    worker_idx: int | None = Field(default=None, ge=0)
+    #: The database locked (lock).
+    database_idx: int | None = Field(default=None, ge=0)
+    #: How long the lock was held, in seconds (lock).
+    hold_s: float | None = Field(default=None, gt=0)
+    #: Each user's ops_executed when the fault struck, by user id.
+    points: dict[int, int]
+
+    @model_validator(mode="after")
+    def _has_target(self) -> ReplayFault:
+        if self.kind == "kill" and self.worker_idx is None:
+            raise ValueError("a kill names its worker_idx")
+        if self.kind == "lock" and (self.database_idx is None or self.hold_s is None):
+            raise ValueError("a lock names its database_idx and hold_s")
+        return self
+
+
 class ReplayFile(BaseModel):
     """``replay.json``: the seed, the configuration and every user's recorded sequence."""
 
@@ -88,6 +119,8 @@ class ReplayFile(BaseModel):
     #: The resolved profiles the run used, by class name (a replay uses these, not the files).
     profiles: dict[str, dict[str, Any]]
     users: list[ReplayUser]
+    #: Faults injected during the run, in order (absent in files of runs without faults).
+    faults: list[ReplayFault] = Field(default_factory=list)
 
 
 def read_replay_file(path: Path) -> ReplayFile:

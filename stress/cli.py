@@ -195,9 +195,15 @@ def _cmd_profiles(args: argparse.Namespace, out: TextIO) -> int:
             raise StressUsage(
                 "profiles show", "no name", "name a profile: stress profiles show mixed"
             )
-        print(format_profile(load_profile(folder, args.name)), file=out)
+        _print_block(format_profile(load_profile(folder, args.name)), out)
     else:
-        print(format_profile_list(load_profiles(folder)), file=out)
+        _print_block(format_profile_list(load_profiles(folder)), out)
+    return 0
+
+
+def _print_block(text: str, out: TextIO) -> int:
+    """Print a formatted block with exactly one trailing newline."""
+    out.write(text.rstrip("\n") + "\n")
     return 0
 
 
@@ -231,7 +237,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "bench": _cmd_bench,
     "verify": run_verify_command,
     "spool": run_spool_command,
-    "settings": lambda args, out: print(settings_table_markdown(), file=out) or 0,
+    "settings": lambda args, out: _print_block(settings_table_markdown(), out),
 }
 
 

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stress.errors import ConfigError
+from stress.faults import FAULTS_GRAMMAR, parse_faults
 
 __all__ = [
     "DEFAULT_PROFILE_DIR",
@@ -63,6 +64,7 @@ _OPTIONAL_FIELDS = (
     "max_ops_per_user",
     "target_ops_per_sec",
     "latency_limit_ms",
+    "faults",
 )
 _ORDERED_PAIRS = (("think_min_ms", "think_max_ms"), ("batch_min", "batch_max"))
 _USERS_FIX = (
@@ -147,14 +149,19 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 4096)"),
     )
-    max_cpu_percent: float = Field(
-        90.0,
+    max_cpu_percent: float | None = Field(
+        None,
         gt=0,
         description=(
             "CPU budget of the run's process tree, in percent of one core (100 = one core, "
-            "so 4 busy cores read 400); above it users back off."
+            "so 4 busy cores read 400); above it users back off. Unset = the ancestor's 90% "
+            "of every core of the machine (180 on 2 cores)."
         ),
-        json_schema_extra=_rule("must be a percentage above 0, where 100 is one core (e.g. 90)"),
+        json_schema_extra=_rule(
+            "must be a percentage above 0, where 100 is one core (e.g. 180), or empty for 90 "
+            "per core",
+            "90 x cores",
+        ),
     )
     max_disk_mb: float = Field(
         2048.0,
@@ -194,6 +201,18 @@ class Settings(BaseSettings):
             "streams at their next op."
         ),
         json_schema_extra=_rule("must be one of: stop, restart"),
+    )
+    faults: str | None = Field(
+        None,
+        description=(
+            "Faults to inject (spec): comma-separated `kill=every:DURATION` (SIGKILL a worker "
+            "process; needs STRESS_PROCESSES >= 1) and `lock=every:DURATION:hold:DURATION"
+            "[:db:N]` (another process holds `BEGIN IMMEDIATE` on a database, longer than the "
+            "busy timeout); durations in ms, s or m, e.g. "
+            "`kill=every:20s,lock=every:30s:hold:12s`. Targets come from the faults' own seeded "
+            "stream. Unset = no faults."
+        ),
+        json_schema_extra=_rule(FAULTS_GRAMMAR, "unset (no faults)"),
     )
     target_ops_per_sec: float | None = Field(
         None,
@@ -343,6 +362,17 @@ class Settings(BaseSettings):
     def _parse_users(cls, value: Any) -> Any:
         return _parse_user_counts(value) if isinstance(value, str) else value
 
+    @field_validator("faults")
+    @classmethod
+    def _check_faults(cls, value: str | None) -> str | None:
+        # Only the text here; fault_plan() checks it against the other settings at run time.
+        if value is not None:
+            try:
+                parse_faults(value)
+            except ConfigError as error:
+                raise _invalid(error.fix) from None
+        return value
+
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
         for low, high in _ORDERED_PAIRS:
@@ -351,6 +381,12 @@ class Settings(BaseSettings):
                     _ORDER, "{low} is above {high}", {"low": low, "high": high}
                 )
         return self
+
+    def cpu_budget_percent(self) -> float:
+        """The CPU budget in force: the setting, or 90% of every core when it is unset."""
+        if self.max_cpu_percent is not None:
+            return self.max_cpu_percent
+        return 90.0 * (os.cpu_count() or 1)
 
     def user_counts(self) -> dict[str, int]:
         """Users per class, in class order, classes with no users left out."""

@@ -39,6 +39,10 @@ class Controls:
     pause: Flag
     #: The disk budget is spent: writes become simple selects (recorded, not drawn).
     disk_over: Flag
+    #: Worker processes set up their users, say they are ready, and start them only once
+    #: this is set, so every user starts together and the run's clock starts with them
+    #: (starting a process takes about half a second here). None: start at once (threads).
+    go: Flag | None = None
 
 
 class SharedFlag:
@@ -92,5 +96,6 @@ def process_controls(context: Any) -> Controls:
     The array must reach the workers as a ``Process`` argument (shared memory is inherited
     at start, it cannot be sent through a pipe later).
     """
-    cells = context.RawArray("b", 3)
-    return Controls(SharedFlag(cells, 0), SharedFlag(cells, 1), SharedFlag(cells, 2))
+    cells = context.RawArray("b", 4)
+    flags = [SharedFlag(cells, index) for index in range(4)]
+    return Controls(flags[0], flags[1], flags[2], flags[3])

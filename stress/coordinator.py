@@ -5,7 +5,8 @@ conditions (duration, user abort, the monitor's verdict, a harness error), looks
 that died, and at each log interval closes a timeline entry and updates the progress display.
 It never blocks longer than a tenth of a second, and with worker processes it also wakes the
 moment one dies (see :mod:`stress.pool`), so a dead worker is seen well within a second.
-What follows a death is in :mod:`stress.crashes`.
+What follows a death is in :mod:`stress.crashes`. Injected faults (:mod:`stress.injector`)
+strike from the same loop; a worker killed by one restarts and is not a crash.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from stress.crashes import (
     made_progress,
     resumed_spec,
 )
+from stress.injector import FaultInjector
 from stress.pool import STOP_GRACE_S, WorkerPool
 from stress.progress import ProgressReporter
 from stress.stats import StatsAggregator
@@ -33,6 +35,8 @@ from stress.users import UserProgress, UserResult
 __all__ = ["CoordinatorResult", "RunClock", "StopReason", "WorkerPool", "coordinate"]
 
 _POLL_S = 0.1
+#: How long worker processes may take to start and report ready before the run gives up.
+READY_TIMEOUT_S = 120.0
 
 
 class StopReason:
@@ -70,6 +74,7 @@ class _Loop:
     progress: ProgressReporter
     abort: threading.Event
     on_tick: Callable[[float], str | None]
+    faults: FaultInjector | None = None
     aggregator: StatsAggregator = field(default_factory=StatsAggregator)
     done: set[int] = field(default_factory=set)
     users: list[UserResult] = field(default_factory=list)
@@ -88,15 +93,18 @@ def coordinate(
     progress: ProgressReporter,
     abort: threading.Event,
     on_tick: Callable[[float], str | None] = lambda elapsed: None,
+    faults: FaultInjector | None = None,
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
     ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
-    returning a stop reason ends the run with it.
+    returning a stop reason ends the run with it. ``faults`` strikes while the run goes on.
     """
-    loop = _Loop(pool, clock, progress, abort, on_tick)
-    started = time.monotonic()
+    loop = _Loop(pool, clock, progress, abort, on_tick, faults)
+    targets = _LoopTargets(loop)
     pool.start()
+    _start_together(loop)
+    started = time.monotonic()
     next_log = started + clock.log_interval_s
     while len(loop.done) < len(pool.specs):
         wait = max(0.0, min(_POLL_S, next_log - time.monotonic()))
@@ -104,6 +112,8 @@ def coordinate(
             _handle(loop, message)
         loop.elapsed = time.monotonic() - started
         _check_stop(loop, loop.elapsed)
+        if faults is not None and loop.stop_reason is None:
+            faults.tick(loop.elapsed, targets)
         _check_workers(loop)
         if time.monotonic() >= next_log:
             loop.aggregator.close_interval(loop.elapsed)
@@ -112,6 +122,8 @@ def coordinate(
         if loop.stopped_at is not None and loop.elapsed - loop.stopped_at > STOP_GRACE_S:
             loop.harness_errors.append("workers did not stop within the grace period")
             break
+    if faults is not None:
+        faults.close()
     pool.finish()
     for message in pool.receive(0.0):
         _handle(loop, message)
@@ -120,6 +132,31 @@ def coordinate(
     return CoordinatorResult(
         _final_reason(loop), elapsed, loop.aggregator, loop.users, loop.harness_errors, loop.crashes
     )
+
+
+def _start_together(loop: _Loop) -> None:
+    """Wait until every worker process is ready, then let all their users go at once.
+
+    The run's clock starts after this, so a short run is not eaten by process start-up.
+    """
+    go = loop.pool.controls.go
+    if go is None:
+        return
+    ready: set[int] = set()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    expected = {spec.worker_idx for spec in loop.pool.specs}
+    while not expected <= ready | loop.done and not loop.abort.is_set():
+        for message in loop.pool.receive(_POLL_S):
+            if message[0] == "ready":
+                ready.add(message[1])
+            else:
+                _handle(loop, message)
+        _check_workers(loop)
+        if time.monotonic() > deadline:
+            loop.harness_errors.append(f"workers not ready within {READY_TIMEOUT_S:.0f} s")
+            _stop(loop, StopReason.HARNESS, 0.0)
+            break
+    go.set()
 
 
 def _final_reason(loop: _Loop) -> str:
@@ -163,6 +200,9 @@ def _on_crash(loop: _Loop, idx: int, handle: Any) -> None:
     pool, slots = loop.pool, loop.pool.slots
     assert slots is not None  # only worker processes can die on their own
     spec = pool.current[idx]
+    if loop.faults is not None and loop.faults.was_injected(handle.pid):
+        _after_injected_kill(loop, idx, handle.pid)
+        return
     restart = pool.on_crash == RESTART and loop.stop_reason is None and _not_looping(pool, idx)
     action = RESTART if restart else STOP
     loop.crashes.append(crash_record(spec, handle, loop.elapsed, loop.user_progress, slots, action))
@@ -172,6 +212,43 @@ def _on_crash(loop: _Loop, idx: int, handle: Any) -> None:
     loop.done.add(idx)
     loop.users.extend(dead_user_results(spec, slots, loop.user_progress))
     _stop(loop, StopReason.CRASH, loop.elapsed)
+
+
+def _after_injected_kill(loop: _Loop, idx: int, pid: int) -> None:
+    """A kill the run injected: not a finding, so the worker restarts whatever on_crash says."""
+    pool, slots, faults = loop.pool, loop.pool.slots, loop.faults
+    assert slots is not None and faults is not None  # only injected kills come here
+    spec = pool.current[idx]
+    restart = loop.stop_reason is None
+    faults.kill_settled(pid, restarted=restart)
+    if restart:
+        pool.restart(resumed_spec(spec, slots))
+        return
+    loop.done.add(idx)
+    loop.users.extend(dead_user_results(spec, slots, loop.user_progress))
+
+
+class _LoopTargets:
+    """The fault injector's view of the run: users' positions, and killing a worker."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self._loop = loop
+
+    def positions(self) -> dict[int, int]:
+        # Process workers commit each user's position after every op (stress.journal); with
+        # threads, the last periodic report is the best there is.
+        slots, reported = self._loop.pool.slots, self._loop.user_progress
+        positions = {}
+        for spec in self._loop.pool.current.values():
+            for user in spec.users:
+                committed = slots.read(user.user_id) if slots is not None else None
+                report = reported.get(user.user_id)
+                fallback = report.ops_executed if report is not None else 0
+                positions[user.user_id] = committed[0] if committed is not None else fallback
+        return positions
+
+    def kill(self, worker_idx: int) -> int | None:
+        return self._loop.pool.kill(worker_idx)
 
 
 def _not_looping(pool: WorkerPool, idx: int) -> bool:

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Draws", "arrival_seed_sequence", "database_seed_sequence", "user_seed_sequence"]
+__all__ = [
+    "Draws",
+    "arrival_seed_sequence",
+    "database_seed_sequence",
+    "fault_seed_sequence",
+    "user_seed_sequence",
+]
 
 _BLOCK = 1024
 #: Spawn-key prefix of per-database streams: users have 1-tuples, databases 2-tuples, so the
@@ -26,6 +32,11 @@ _DATABASE_KEY = 0xDB
 #: drawing arrival times never moves the user's op stream, and closed and open runs of one
 #: seed plan the same ops.
 _ARRIVAL_KEY = 0xA7
+#: Spawn-key prefix of the fault injector's streams (:mod:`stress.injector`). The family's
+#: root ``(0xFA,)`` is a 1-tuple and so *is* user 250's stream: only its descendants
+#: ``(0xFA, kind, i)``, one per fault of the spec, are ever drawn from.
+_FAULT_KEY = 0xFA
+_FAULT_KINDS = {"kill": 0, "lock": 1}
 
 
 def user_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
@@ -41,6 +52,14 @@ def arrival_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSeque
 def database_seed_sequence(global_seed: int, database_idx: int) -> np.random.SeedSequence:
     """The stream that seeds one database's initial rows."""
     return np.random.SeedSequence(global_seed, spawn_key=(_DATABASE_KEY, database_idx))
+
+
+def fault_seed_sequence(global_seed: int, kind: str, index: int) -> np.random.SeedSequence:
+    """The target stream of the ``index``-th fault of ``kind`` (``kill``, ``lock``) in the spec.
+
+    A descendant of ``SeedSequence(global_seed, spawn_key=(0xFA,))``: the faults' own family.
+    """
+    return np.random.SeedSequence(global_seed, spawn_key=(_FAULT_KEY, _FAULT_KINDS[kind], index))
 
 
 class Draws:

@@ -396,7 +396,7 @@ def monitor_for_run(
     clock = SystemClock()
     limits = Limits(
         memory_mb=settings.max_memory_mb,
-        cpu_percent=settings.max_cpu_percent,
+        cpu_percent=settings.cpu_budget_percent(),
         wal_mb=settings.max_wal_mb,
         disk_mb=settings.max_disk_mb,
         max_stall_s=settings.max_stall_s,

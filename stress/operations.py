@@ -7,24 +7,13 @@ Store-side failures never raise out of here; a programming error does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.profiles import OpKind
 from stress.workload import PlannedOp
 
-__all__ = ["OpResult", "WrittenRows", "execute"]
-
-
-@dataclass(slots=True)
-class WrittenRows:
-    """What a write op handed the store and what became of it (for the write ledger)."""
-
-    table: str
-    status: str  # persisted | spooled | failed
-    ids: tuple[int, ...]
-    #: The exact JSON the store acknowledged for each row, in order.
-    row_jsons: tuple[str, ...]
+__all__ = ["OpResult", "execute"]
 
 
 @dataclass(slots=True)
@@ -34,7 +23,8 @@ class OpResult:
     rows_queried: int = 0
     error_class: str | None = None
     message: str | None = None
-    written: tuple[WrittenRows, ...] = field(default=())
+    #: What the store answered a write op (ids, status and the JSON it acknowledged).
+    written: WriteOutcome | BatchOutcome | None = None
 
 
 def _engine_class(error: EngineError) -> str:
@@ -48,18 +38,11 @@ def _engine_class(error: EngineError) -> str:
 
 
 def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
-    count = len(op.rows)
-    if isinstance(outcome, BatchOutcome):
-        ids, row_jsons = outcome.ids, outcome.row_jsons
-    else:
-        ids = (outcome.id,) if outcome.id is not None else ()
-        row_jsons = (outcome.row_json,) if outcome.row_json is not None else ()
-    written = (WrittenRows(outcome.table, outcome.status, ids, row_jsons),)
     if outcome.status == "persisted":
-        return OpResult(True, rows_inserted=count, written=written)
+        return OpResult(True, len(op.rows), written=outcome)
     error_class = "spooled" if outcome.status == "spooled" else "other"
     message = f"{outcome.error_class}: {outcome.reason}"
-    return OpResult(False, error_class=error_class, message=message, written=written)
+    return OpResult(False, error_class=error_class, message=message, written=outcome)
 
 
 def _insert(store: MetaDb, op: PlannedOp) -> OpResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 from typing import Any, Literal
 
@@ -48,6 +49,9 @@ class WorkerPool:
         self.slots: ProgressSlots | None = None
         self._readers: dict[int, Any] = {}
         self._reaped: set[int] = set()
+        #: Pids :meth:`kill` has signalled: a process is killed once, however soon it is asked
+        #: again (it stays alive until the kernel delivers the signal).
+        self._killed: set[int] = set()
         if self.in_processes:
             # forkserver: workers fork from a clean server process, never from a coordinator
             # that already runs threads (forking a threaded process can copy a held lock).
@@ -93,6 +97,22 @@ class WorkerPool:
         self._reaped.discard(spec.worker_idx)
         self.restarts[spec.worker_idx] = self.restarts.get(spec.worker_idx, 0) + 1
         self._launch(spec)
+
+    def kill(self, worker_idx: int) -> int | None:
+        """SIGKILL worker ``worker_idx`` (an injected fault).
+
+        Its pid, or None when it is not running (exited, or already killed and not yet
+        restarted).
+        """
+        handle = self.handles.get(worker_idx)
+        if not self.in_processes or handle is None or worker_idx in self._reaped:
+            return None
+        if handle.pid in self._killed or not handle.is_alive():
+            return None
+        pid = int(handle.pid)
+        os.kill(pid, signal.SIGKILL)
+        self._killed.add(pid)
+        return pid
 
     def pids(self) -> dict[int, int]:
         """Process id of every live worker process (none with threads)."""

@@ -135,6 +135,10 @@ class Profile:
             return self.bulk_insert_tables
         raise ValueError(f"{op} writes no profile tables")
 
+    def cumulative_table_weights(self, op: OpKind) -> tuple[float, ...]:
+        """Running sums of the table weights of ``op``, in :meth:`tables_of` order."""
+        return self._table_sums[op]
+
     def pick_table(self, op: OpKind, u: float) -> str:
         """The table ``op`` writes for the uniform draw ``u`` in [0, 1)."""
         tables = self.tables_of(op)

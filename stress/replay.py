@@ -74,7 +74,7 @@ def load_replay(
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ReplayFormatError(str(path), f"profiles: cannot rebuild ({exc!r})") from None
     users = tuple(_pinned(user, profiles, path) for user in recorded.users)
-    return recorded, settings, ReplayInput(users, profiles, path)
+    return recorded, settings, ReplayInput(users, profiles, path, tuple(recorded.faults))
 
 
 def _pinned(user: ReplayUser, profiles: dict[str, Profile], path: Path) -> UserSpec:

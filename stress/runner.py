@@ -23,12 +23,15 @@ import numpy as np
 from stress.artifacts import (
     REPLAY_FORMAT_VERSION,
     SUMMARY_FORMAT_VERSION,
+    ReplayFault,
     write_json_atomic,
 )
 from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
+from stress.faults import fault_plan
+from stress.injector import FaultInjector, injector_for_run
 from stress.ledger import LedgerWriter, seed_ledger_path
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
 from stress.monitor import monitor_for_run
@@ -59,6 +62,8 @@ class ReplayInput:
     users: tuple[UserSpec, ...]
     profiles: dict[str, Profile]
     source: Path
+    #: The faults the recorded run injected, struck again at the same points.
+    faults: tuple[ReplayFault, ...] = ()
 
 
 @dataclass
@@ -275,7 +280,9 @@ def build_summary(
     }
 
 
-def build_replay(facts: _RunFacts, result: CoordinatorResult) -> dict[str, Any]:
+def build_replay(
+    facts: _RunFacts, result: CoordinatorResult, faults: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     users = sorted(result.users, key=lambda u: u.user_id)
     used = {u.user_class for u in users}
     return {
@@ -286,6 +293,7 @@ def build_replay(facts: _RunFacts, result: CoordinatorResult) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "profiles": {name: p.to_dict() for name, p in facts.profiles.items() if name in used},
         "users": [_user_entry(u, facts.run_dir) for u in users],
+        "faults": faults or [],
     }
 
 
@@ -325,6 +333,7 @@ def run_simulation(
     if replay is None:
         check_profiles(settings, profiles)
     users = _users_for(settings, replay)
+    fault_specs = fault_plan(settings)
     run_dir = _run_dir(settings, seed)
     facts = _RunFacts(
         settings,
@@ -338,23 +347,29 @@ def run_simulation(
     places = prepare_databases(run_dir, settings, seed)
     specs = _worker_specs(settings, seed, users, profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
+    recorded = replay.faults if replay is not None else None
+    faults = injector_for_run(settings.faults, fault_specs, seed, specs, recorded)
     by_count = replay is not None or settings.max_ops_per_user is not None
     clock = RunClock(None if by_count else settings.duration, settings.log_interval)
     monitor = monitor_for_run(settings, places, pool)
     progress = ProgressReporter(stream, clock.duration_s, None)
     with monitor.running():
-        result = coordinate(pool, clock, progress, abort or threading.Event(), monitor.check)
-    replay_doc = build_replay(facts, result)
+        result = coordinate(
+            pool, clock, progress, abort or threading.Event(), monitor.check, faults=faults
+        )
+    replay_doc = build_replay(facts, result, faults.replay_entries())
     verification = verify_run(run_dir, replay_doc)
     if not verification.ok:
         result.stop_reason = replay_doc["stop_reason"] = StopReason.INVARIANT
     exit_code = _exit_code(result)
-    summary = build_summary(facts, result, monitor.figures(), exit_code, monitor.sections())
+    sections = {**monitor.sections(), "faults": faults.section()}
+    summary = build_summary(facts, result, monitor.figures(), exit_code, sections)
     summary["verification"] = verification.to_dict()
     write_json_atomic(run_dir / "summary.json", summary)
     write_json_atomic(run_dir / "replay.json", replay_doc)
     print(format_results_block(summary["results"], result.stop_reason, str(run_dir)), file=stream)
     _report_problems(stream, result)
+    _report_faults(stream, faults)
     print(format_verification(verification), file=stream)
     print(f"replay this run: stress replay {run_dir / 'replay.json'}", file=stream)
     return RunOutcome(
@@ -375,6 +390,17 @@ def _announce(stream: TextIO, facts: _RunFacts, users: list[UserSpec]) -> None:
         file=stream,
     )
     print(f"run folder: {facts.run_dir}", file=stream)
+
+
+def _report_faults(stream: TextIO, faults: FaultInjector) -> None:
+    section = faults.section()
+    if section["events"] or section["not_injected"]:
+        injected = section["injected"]
+        print(
+            f"faults: {injected['kill']} kill(s), {injected['lock']} lock(s) injected, "
+            f"{section['not_injected']} not injected",
+            file=stream,
+        )
 
 
 def _report_problems(stream: TextIO, result: CoordinatorResult) -> None:

@@ -183,14 +183,17 @@ class UserRunner:
         return limit is None or self.result.ops_executed < limit
 
     def _closed_loop(self) -> None:
-        stop = self.controls.stop
-        while self._more():
+        # Locals and inlined checks: this loop is the simulator's cost per op.
+        stop, pause, plan, result = self.controls.stop, self.controls.pause, self.plan, self.result
+        limit = self.spec.ops_limit
+        while limit is None or result.ops_executed < limit:
             if stop.is_set():
                 return
-            self._wait_out_backpressure()
-            if stop.is_set():
-                return
-            op = self.plan.next_op()
+            if pause.is_set():
+                self._wait_out_backpressure()
+                if stop.is_set():
+                    return
+            op = plan.next_op()
             self._run_one(op, None)
             if op.think_s > 0 and self.clock.wait(stop, op.think_s):
                 return
@@ -223,6 +226,11 @@ class UserRunner:
         waited = _micros(self.clock.now() - started)
         self.recorder.record_value(BACKPRESSURE_WAIT, self.spec.user_class, "all", waited)
 
+    def _may_substitute(self) -> bool:
+        """Cheap pre-check: a replay with substitutions, or the disk budget spent."""
+        forced = self.spec.forced_substitutions
+        return bool(forced) or (forced is None and self.controls.disk_over.is_set())
+
     def _substitute(self, op: PlannedOp) -> bool:
         forced = self.spec.forced_substitutions
         if forced is not None:
@@ -237,23 +245,23 @@ class UserRunner:
         return limit is not None and lag_s > limit
 
     def _run_one(self, op: PlannedOp, due: float | None) -> None:
-        substituted = self._substitute(op)
+        substituted = self._substitute(op) if self._may_substitute() else False
         executed = substitute_read(op) if substituted else op
         ledger = self._ledger
         if ledger is not None and executed.rows and executed.table is not None:
             ledger.intent(op.index, executed.table, len(executed.rows), op.draws_at)
-        started = self.clock.now()
+        now = self.clock.now
+        started = now()
         result = execute(self.store, executed, self.spec.user_id)
-        ended = self.clock.now()
-        if ledger is not None:
-            for written in result.written:
-                ledger.outcome(
-                    op.index, written.table, written.status, written.ids, written.row_jsons
-                )
-        self._record(executed.kind.value, result, (started, ended), due)
+        ended = now()
+        if ledger is not None and result.written is not None:
+            ledger.outcome_of(op.index, result.written)
+        # An OpKind is a str (StrEnum): using it as the name avoids the enum's slow .value.
+        kind: str = executed.kind
+        self._record(kind, result, (started, ended), due)
         if substituted:
             self.result.substitutions.append(op.index)
-        self._journal_op(op, executed.kind.value, 1 if substituted else 0)
+        self._journal_op(op, kind, 1 if substituted else 0)
 
     def _record(
         self, kind: str, result: OpResult, call: tuple[float, float], due: float | None
@@ -284,7 +292,7 @@ class UserRunner:
         """An op too late to matter: it takes its place in the plan and digest, unexecuted."""
         self.result.skipped.append(op.index)
         self.recorder.count(SKIPPED_OPS)
-        self._journal_op(op, op.kind.value, 2)
+        self._journal_op(op, op.kind, 2)
 
     def _journal_op(self, op: PlannedOp, kind: str, how: int) -> None:
         """Fold the op into the digest chain and the restart journal (order: see journal.py)."""

@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 
+_READY_POLL_S = 0.01
+
+
 class ReportQueue(Protocol):
     def put(self, item: Any) -> None: ...
 
@@ -101,6 +104,7 @@ def run_worker(
             threading.Thread(target=runner.run, name=f"user-{runner.spec.user_id}", daemon=True)
             for runner in runners
         ]
+        _wait_for_go(spec, controls, reports)
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -111,6 +115,16 @@ def run_worker(
                     reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
     results: list[UserResult] = [runner.result for runner in runners]
     reports.put(("done", spec.worker_idx, recorder.drain(), results))
+
+
+def _wait_for_go(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:
+    """Say this worker is ready, then wait until every worker is (or the run is stopping)."""
+    go = controls.go
+    if go is None or go.is_set():
+        return  # threads, or a restarted worker joining a run that is under way
+    reports.put(("ready", spec.worker_idx))
+    while not go.wait(_READY_POLL_S) and not controls.stop.is_set():
+        pass
 
 
 def _runner(

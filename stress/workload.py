@@ -9,16 +9,17 @@ the same op.
 
 from __future__ import annotations
 
-import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import xxhash
 
 from stress.draws import Draws, user_seed_sequence
 from stress.metadb import ANALYTICS, AnalyticsQuery
 from stress.payloads import row_factory
-from stress.profiles import OpKind, Profile
+from stress.profiles import OP_ORDER, OpKind, Profile
 
 __all__ = [
     "PLAN_FORMAT_VERSION",
@@ -32,7 +33,7 @@ __all__ = [
 
 #: Bumped by any deliberate change to what a seed plans; replay files record it, and the
 #: files under replay/ are regenerated when it changes.
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 
 _RECENT = "recent_rows"
 _POINT = "point_lookup"
@@ -88,7 +89,7 @@ class PlannedOp:
         return orjson.dumps(
             [
                 self.index,
-                self.kind.value,
+                self.kind,  # a StrEnum: orjson writes its value
                 self.table,
                 self.think_s,
                 self.rows,
@@ -134,6 +135,10 @@ class UserPlan:
             _queries_between(2, top) if limits.query_complexity_max >= 2 else self._aggregates
         )
         self._read_tables = profile.single_insert_tables or profile.bulk_insert_tables
+        self._op_sums = profile.cumulative_op_weights()
+        # The profile's pick_table for single inserts, precomputed: it runs once per op.
+        self._single_tables = tuple(table for table, _ in profile.single_insert_tables)
+        self._single_sums = profile.cumulative_table_weights(OpKind.SINGLE_INSERT)
         self._seed = (global_seed, user_id)
         self._next_index = 0
 
@@ -152,7 +157,8 @@ class UserPlan:
         index = self._next_index
         self._next_index += 1
         draws_at = draws.consumed
-        kind = self.profile.pick_op(draws.uniform())
+        # The profile's pick_op, inlined: this runs once per op of every user.
+        kind = OP_ORDER[bisect_right(self._op_sums, draws.uniform())]
         op = self._draw_body(index, kind)
         if self._think_ms[1] > 0:
             op.think_s = draws.between(*self._think_ms) / 1000
@@ -161,12 +167,16 @@ class UserPlan:
 
     def _draw_body(self, index: int, kind: OpKind) -> PlannedOp:
         draws = self.draws
-        if kind is OpKind.SINGLE_INSERT or kind is OpKind.BULK_INSERT:
+        if kind is OpKind.SINGLE_INSERT:
+            table = self._single_tables[bisect_right(self._single_sums, draws.uniform())]
+            return PlannedOp(index, kind, table, 0.0, (row_factory(table).make(draws),))
+        if kind is OpKind.BULK_INSERT:
             table = self.profile.pick_table(kind, draws.uniform())
-            count = 1 if kind is OpKind.SINGLE_INSERT else draws.integer(*self._batch)
+            count = draws.integer(*self._batch)
             factory = row_factory(table)
-            rows = tuple(factory.make(draws) for _ in range(count))
-            return PlannedOp(index, kind, table, 0.0, rows=rows)
+            return PlannedOp(
+                index, kind, table, 0.0, tuple(factory.make(draws) for _ in range(count))
+            )
         if kind is OpKind.SIMPLE_SELECT:
             return self._draw_select(index)
         if kind is OpKind.AGGREGATE or kind is OpKind.COMPLEX_JOIN:
@@ -194,6 +204,9 @@ def _queries_between(low: int, high: int) -> tuple[AnalyticsQuery, ...]:
     return tuple(q for q in ANALYTICS.values() if low <= q.complexity <= high)
 
 
+_AS_PLANNED, _SUBSTITUTED, _SKIPPED = b"-", b"S", b"K"
+
+
 class PlanDigest:
     """A hash chain over the ops a user ran: ``h_i = H(h_{i-1} || op_i || how it ran)``.
 
@@ -206,9 +219,7 @@ class PlanDigest:
 
     def __init__(self, state: bytes | None = None) -> None:
         """A fresh chain, or one continued from ``state`` (a restarted user's last value)."""
-        self._state = (
-            hashlib.blake2b(b"stress-plan", digest_size=16).digest() if state is None else state
-        )
+        self._state = xxhash.xxh3_128_digest(b"stress-plan") if state is None else state
 
     @property
     def state(self) -> bytes:
@@ -219,9 +230,12 @@ class PlanDigest:
         self, op: PlannedOp, substituted: bool, consumed: int, skipped: bool = False
     ) -> bytes:
         """Fold one op in; returns the 8-byte per-op digest."""
-        tail = b"K" if skipped else b"S" if substituted else b"-"
+        tail = _SKIPPED if skipped else _SUBSTITUTED if substituted else _AS_PLANNED
         message = b"".join((self._state, op.canonical(), tail, consumed.to_bytes(8, "little")))
-        self._state = hashlib.blake2b(message, digest_size=16).digest()
+        # XXH3-128: not a cryptographic hash, and it need not be: the chain detects accidental
+        # divergence, and at ~40 ns an op (BLAKE2b: ~600 ns) it keeps the simulator's cost
+        # per op inside its budget.
+        self._state = xxhash.xxh3_128_digest(message)
         return self._state[:8]
 
     def hexdigest(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import string
 from pathlib import Path
@@ -64,11 +65,12 @@ def test_defaults_are_the_ancestors() -> None:
     settings = load_settings({})
     assert (settings.duration, settings.databases) == (300, 3)
     assert settings.user_counts() == {"inserter": 4, "query": 3, "mixed": 2}
-    assert (settings.max_memory_mb, settings.max_cpu_percent, settings.max_disk_mb) == (
-        4096,
-        90,
-        2048,
-    )
+    assert (settings.max_memory_mb, settings.max_disk_mb) == (4096, 2048)
+    # The ancestor's 90% CPU was of the whole machine; ours counts 100 per core, so the
+    # default budget is 90 per core.
+    assert settings.max_cpu_percent is None
+    assert settings.cpu_budget_percent() == 90 * (os.cpu_count() or 1)
+    assert load_settings({"STRESS_MAX_CPU_PERCENT": "150"}).cpu_budget_percent() == 150
     assert (settings.think_min_ms, settings.think_max_ms) == (10, 200)
     assert (settings.batch_min, settings.batch_max) == (100, 10000)
     assert (settings.log_interval, settings.query_complexity_max) == (5, 3)
@@ -338,5 +340,5 @@ def test_readme_table_is_the_generated_one() -> None:
     assert start in text and end in text, "README.md lacks the settings-table markers"
     between = text.split(start, 1)[1].split(end, 1)[0]
     assert between.strip() == settings_table_markdown().strip(), (
-        "README.md's settings table is stale: paste `python -m stress.config` between the markers"
+        "README.md's settings table is stale: paste `stress settings` between the markers"
     )

@@ -26,7 +26,7 @@ import orjson
 from stress.config import settings_from_dict
 from stress.draws import Draws, user_seed_sequence
 from stress.errors import ConfigError
-from stress.metadb import MetaDb, StoreOptions
+from stress.metadb import ConnectionMode, IdStrategy, MetaDb, StoreOptions
 from stress.payloads import row_factory
 from stress.runner import run_simulation
 
@@ -64,18 +64,31 @@ def add_overhead_arguments(parser: argparse.ArgumentParser) -> None:
         default="0",
         help="also run this many ops and report peak RSS (e.g. 1000000)",
     )
+    parser.add_argument(
+        "--connection",
+        choices=["long-lived", "per-op"],
+        default="long-lived",
+        help="store connection mode of both loops (default: long-lived, the fastest, where "
+        "the simulator's own cost shows most)",
+    )
+    parser.add_argument("--ids", choices=["block", "row", "rowid"], default="block")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _options() -> StoreOptions:
-    # The fastest store path, so the simulator's own cost is as visible as it can be.
-    return StoreOptions(connection="long-lived", ids="block")
+@dataclass(frozen=True)
+class _Setup:
+    ops: int
+    seed: int
+    connection: ConnectionMode
+    ids: IdStrategy
 
 
-def _direct(folder: Path, ops: int, seed: int) -> float:
+def _direct(folder: Path, setup: _Setup) -> float:
     factory = row_factory(_TABLE)
-    draws = Draws(user_seed_sequence(seed, 0))
-    with MetaDb.open(folder / "direct.db", folder, _options()) as store:
+    draws = Draws(user_seed_sequence(setup.seed, 0))
+    options = StoreOptions(connection=setup.connection, ids=setup.ids)
+    ops = setup.ops
+    with MetaDb.open(folder / "direct.db", folder, options) as store:
         started = time.perf_counter()
         for _ in range(ops):
             store.record(_TABLE, factory.make(draws))
@@ -83,7 +96,7 @@ def _direct(folder: Path, ops: int, seed: int) -> float:
     return ops / elapsed
 
 
-def _simulated(folder: Path, ops: int, seed: int, round_idx: int) -> tuple[float, float]:
+def _simulated(folder: Path, setup: _Setup, round_idx: int) -> float:
     profiles = folder / "profiles"
     profiles.mkdir(exist_ok=True)
     (profiles / "bench.toml").write_text(_PROFILE)
@@ -92,12 +105,12 @@ def _simulated(folder: Path, ops: int, seed: int, round_idx: int) -> tuple[float
             "users": {"bench": 1},
             "databases": 1,
             "processes": 0,
-            "seed": seed,
-            "max_ops_per_user": ops,
+            "seed": setup.seed,
+            "max_ops_per_user": setup.ops,
             "think_min_ms": 0,
             "think_max_ms": 0,
-            "connection": "long-lived",
-            "id_allocation": "block",
+            "connection": setup.connection,
+            "id_allocation": setup.ids,
             "log_interval": 1,
             # One busy core reads 100, above the default budget of 90: the bench measures the
             # simulator, not backpressure.
@@ -108,27 +121,24 @@ def _simulated(folder: Path, ops: int, seed: int, round_idx: int) -> tuple[float
     )
     with open("/dev/null", "w") as sink:
         outcome = run_simulation(settings, out=sink)
-    results = outcome.summary["results"]
-    return float(results["throughput_ops_per_sec"]), float(
-        outcome.summary["results"]["peak_memory_mb"]
-    )
+    return float(outcome.summary["results"]["throughput_ops_per_sec"])
 
 
-def measure_overhead(ops: int, rounds: int, seed: int = 1) -> OverheadResult:
+def measure_overhead(setup: _Setup, rounds: int) -> OverheadResult:
     direct, simulated = [], []
     with tempfile.TemporaryDirectory(prefix="stress-overhead-") as tmp:
         for round_idx in range(rounds):
             folder = Path(tmp) / f"round-{round_idx}"
             folder.mkdir()
-            direct.append(_direct(folder, ops, seed))
-            simulated.append(_simulated(folder, ops, seed, round_idx)[0])
+            direct.append(_direct(folder, setup))
+            simulated.append(_simulated(folder, setup, round_idx))
     return OverheadResult(statistics.median(direct), statistics.median(simulated))
 
 
-def measure_memory(ops: int, seed: int = 1) -> float:
-    """Peak resident MB of this process over a run of ``ops`` single inserts."""
+def measure_memory(setup: _Setup) -> float:
+    """Peak resident MB of this process over a run of ``setup.ops`` single inserts."""
     with tempfile.TemporaryDirectory(prefix="stress-memory-") as tmp:
-        _simulated(Path(tmp), ops, seed, 0)
+        _simulated(Path(tmp), setup, 0)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -146,7 +156,8 @@ def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
     ops = _count("--ops", args.ops, 100)
     rounds = _count("--rounds", args.rounds, 1)
     memory_ops = _count("--memory-ops", args.memory_ops, 0)
-    result = measure_overhead(ops, rounds)
+    setup = _Setup(ops, 1, args.connection, args.ids)
+    result = measure_overhead(setup, rounds)
     document: dict[str, float] = {
         "direct_ops_per_s": round(result.direct_ops_per_s, 1),
         "simulated_ops_per_s": round(result.simulated_ops_per_s, 1),
@@ -154,7 +165,8 @@ def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
     }
     if memory_ops:
         document["memory_ops"] = memory_ops
-        document["peak_rss_mb"] = round(measure_memory(memory_ops), 1)
+        memory_setup = _Setup(memory_ops, 1, args.connection, args.ids)
+        document["peak_rss_mb"] = round(measure_memory(memory_setup), 1)
     if args.json:
         print(orjson.dumps(document).decode(), file=out)
         return 0

@@ -34,7 +34,7 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict
     seen: dict[str, Any] = {}
     real = runner.coordinate
 
-    def coordinate(pool: WorkerPool, *args: Any) -> CoordinatorResult:
+    def coordinate(pool: WorkerPool, *args: Any, **kwargs: Any) -> CoordinatorResult:
         receive = pool.receive
 
         def watching(timeout: float) -> list[tuple[Any, ...]]:
@@ -60,7 +60,7 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict
             return result
 
         pool.receive = watching  # type: ignore[method-assign]
-        return real(pool, *args[:-1], tick)
+        return real(pool, *args[:-1], tick, **kwargs)
 
     monkeypatch.setattr(runner, "coordinate", coordinate)
     return seen

@@ -1,0 +1,180 @@
+"""Fault specs: what ``STRESS_FAULTS`` asks the run to inject, and how often.
+
+The spec is a comma-separated list of faults::
+
+    kill=every:DURATION                        SIGKILL one worker process
+    lock=every:DURATION:hold:DURATION[:db:N]   hold BEGIN IMMEDIATE on a database
+
+with durations a number and a unit, ``ms``, ``s`` or ``m`` (``500ms``, ``2s``, ``1.5m``).
+For example ``kill=every:20s,lock=every:30s:hold:12s`` kills a worker every 20 s and every
+30 s write-locks a database for 12 s. A lock picks its database from the fault's own stream
+unless ``db:N`` pins it. The first injection of each fault comes one period into the run.
+
+Parsing checks the text alone (it runs inside the settings model); :func:`fault_plan` then
+checks the spec against the rest of the settings (a kill needs worker processes, a lock must
+outlast the busy timeout). Both raise :class:`ConfigError` naming the variable or flag, the
+value and this grammar. Injection itself is :mod:`stress.injector`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from stress.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stress.config import Settings
+
+__all__ = [
+    "FAULTS_GRAMMAR",
+    "FaultSpec",
+    "KillFault",
+    "LockFault",
+    "fault_plan",
+    "parse_duration",
+    "parse_faults",
+]
+
+FAULTS_GRAMMAR = (
+    "must be comma-separated faults, each kill=every:DURATION or "
+    "lock=every:DURATION:hold:DURATION[:db:N], a DURATION being a number with ms, s or m "
+    "(e.g. kill=every:20s,lock=every:30s:hold:12s)"
+)
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_KEYS = {"kill": (("every",), ()), "lock": (("every", "hold"), ("db",))}
+
+
+@dataclass(frozen=True)
+class KillFault:
+    """SIGKILL a worker process, picked from the fault's stream, every ``every_s`` seconds."""
+
+    kind: ClassVar[str] = "kill"
+    every_s: float
+
+
+@dataclass(frozen=True)
+class LockFault:
+    """Hold ``BEGIN IMMEDIATE`` on a database for ``hold_s`` seconds, every ``every_s``."""
+
+    kind: ClassVar[str] = "lock"
+    every_s: float
+    hold_s: float
+    #: The database locked every time; None = picked from the fault's stream each time.
+    database: int | None = None
+
+
+FaultSpec = KillFault | LockFault
+
+
+class _Bad(Exception):
+    """One problem with the spec text; parse_faults() turns it into a ConfigError."""
+
+
+def parse_faults(text: str, name: str = "STRESS_FAULTS") -> tuple[FaultSpec, ...]:
+    """The faults of a spec, in order (empty text: none); ``name`` labels errors."""
+    if not text.strip():
+        return ()
+    try:
+        return tuple(_parse_fault(part.strip()) for part in text.split(","))
+    except _Bad as problem:
+        raise ConfigError(name, text, f"{FAULTS_GRAMMAR}; {problem}") from None
+
+
+def parse_duration(text: str) -> float:
+    """``500ms``, ``2s``, ``1.5m`` in seconds; raises ValueError for anything else."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (a number with ms, s or m, e.g. 2s)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def _parse_fault(part: str) -> FaultSpec:
+    kind, sep, rest = part.partition("=")
+    kind = kind.strip()
+    if not sep or kind not in _KEYS:
+        raise _Bad(f"{part!r} is not kill=... or lock=...")
+    fields = _pairs(part, rest)
+    required, optional = _KEYS[kind]
+    unknown = sorted(set(fields) - set(required) - set(optional))
+    if unknown:
+        raise _Bad(f"{part!r}: {kind} takes no {unknown[0]!r}")
+    absent = [key for key in required if key not in fields]
+    if absent:
+        raise _Bad(f"{part!r}: {kind} needs {absent[0]}:DURATION")
+    every = _positive_duration(part, fields["every"])
+    if kind == "kill":
+        return KillFault(every)
+    database = _database(part, fields["db"]) if "db" in fields else None
+    return LockFault(every, _positive_duration(part, fields["hold"]), database)
+
+
+def _pairs(part: str, rest: str) -> dict[str, str]:
+    items = [item.strip() for item in rest.split(":")]
+    if len(items) % 2:
+        raise _Bad(f"{part!r}: expected key:value pairs after '='")
+    fields: dict[str, str] = {}
+    for key, value in zip(items[0::2], items[1::2], strict=True):
+        if key in fields:
+            raise _Bad(f"{part!r}: {key!r} appears twice")
+        fields[key] = value
+    return fields
+
+
+def _positive_duration(part: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise _Bad(f"{part!r}: {error}") from None
+    if seconds <= 0:
+        raise _Bad(f"{part!r}: {text!r} must be above 0")
+    return seconds
+
+
+def _database(part: str, text: str) -> int:
+    if not text.isdigit():
+        raise _Bad(f"{part!r}: db:{text} must name a database index (0, 1, ...)")
+    return int(text)
+
+
+def fault_plan(settings: Settings) -> tuple[FaultSpec, ...]:
+    """The run's faults, checked against its other settings; raises :class:`ConfigError`."""
+    if settings.faults is None:
+        return ()
+    source = settings.source_of("faults")
+    # Settings built in code have no recorded source ("default"): name the variable.
+    name = "STRESS_FAULTS" if source == "default" else source
+    specs = parse_faults(settings.faults, name)
+    for spec in specs:
+        problem = _conflict(spec, settings)
+        if problem is not None:
+            raise ConfigError(name, settings.faults, problem)
+    return specs
+
+
+def _conflict(spec: FaultSpec, settings: Settings) -> str | None:
+    """Why ``spec`` cannot run with ``settings``, or None."""
+    if isinstance(spec, KillFault):
+        if settings.processes == 0:
+            return (
+                "kill needs worker processes: set STRESS_PROCESSES to 1 or more (with 0 every "
+                "user is a thread of the coordinator, which a kill would end)"
+            )
+        return None
+    if settings.engine != "sqlite":
+        return "lock needs STRESS_ENGINE=sqlite (the lock holder is a sqlite3 process)"
+    if spec.hold_s * 1000 <= settings.busy_timeout_ms:
+        return (
+            f"a lock held {spec.hold_s:g} s does not outlast STRESS_BUSY_TIMEOUT_MS="
+            f"{settings.busy_timeout_ms}, so writers would wait it out and none would reach "
+            "the spool; hold it longer or lower the busy timeout"
+        )
+    if spec.database is not None and spec.database >= settings.databases:
+        return (
+            f"lock db:{spec.database} is not a database of this run "
+            f"(STRESS_DATABASES={settings.databases}: 0 to {settings.databases - 1})"
+        )
+    return None
