@@ -16,7 +16,9 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import xxhash
 
 from stress.metadb import JSON_TABLES, BatchOutcome, WriteOutcome
@@ -24,6 +26,7 @@ from stress.metadb import JSON_TABLES, BatchOutcome, WriteOutcome
 __all__ = [
     "LedgerEntry",
     "LedgerWriter",
+    "iter_ledger_chunks",
     "ledger_path",
     "read_ledger",
     "row_digest",
@@ -32,7 +35,8 @@ __all__ = [
 
 # status (u8), table index (u8), op index (u32), id (i64, -1 = none), digest (u64)
 _RECORD = struct.Struct("<BBIqQ")
-_CHUNK = 4 * 1024 * 1024
+#: The mapped window: 22 x 4096 x 16 bytes, a whole number of records and of 4 KiB pages.
+_WINDOW = _RECORD.size * 4096 * 16
 
 INTENT, PERSISTED, SPOOLED, FAILED = 1, 2, 3, 4
 _STATUS = {"persisted": PERSISTED, "spooled": SPOOLED, "failed": FAILED}
@@ -68,39 +72,41 @@ class LedgerEntry:
 
 
 class LedgerWriter:
-    """Appends records to one user's ledger file through a growing memory map."""
+    """Appends records to one user's ledger file through a memory-mapped window.
+
+    Only the window being written is mapped (1.4 MB): a mapping of the whole file would keep
+    every page written so far resident, and a million-op run would carry its whole ledger in
+    memory. The window is a whole number of records and of pages, so no record straddles two.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self._offset = _end_offset(path)
-        self._size = 0
+        self._window_start = 0
+        self._window_end = 0
         self._map: mmap.mmap | None = None
-        self._grow(self._offset + _RECORD.size)
 
-    def _grow(self, needed: int) -> None:
-        size = max(self._size, _CHUNK)
-        while size < needed:
-            size *= 2
-        if size == self._size:
-            return
+    def _map_window(self) -> None:
+        start = self._offset - self._offset % _WINDOW
         if self._map is not None:
             self._map.close()
-        os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size)
-        self._size = size
+        if os.fstat(self._fd).st_size < start + _WINDOW:
+            os.ftruncate(self._fd, start + _WINDOW)
+        self._map = mmap.mmap(self._fd, _WINDOW, offset=start)
+        self._window_start, self._window_end = start, start + _WINDOW
 
     def _append(self, status: int, table: str, op_index: int, row_id: int, digest: int) -> None:
-        end = self._offset + _RECORD.size
-        if end > self._size:
-            self._grow(end)
-        assert self._map is not None  # created in __init__
+        if self._offset >= self._window_end or self._map is None:
+            self._map_window()
+        assert self._map is not None  # mapped just above
+        at = self._offset - self._window_start
         # The status byte goes in last: a kill between the two leaves status 0, which readers
         # take as the end of the ledger, never as a torn record.
-        _RECORD.pack_into(self._map, self._offset, 0, _TABLE_INDEX[table], op_index, row_id, digest)
-        self._map[self._offset] = status
-        self._offset = end
+        _RECORD.pack_into(self._map, at, 0, _TABLE_INDEX[table], op_index, row_id, digest)
+        self._map[at] = status
+        self._offset += _RECORD.size
 
     def intent(self, op_index: int, table: str, count: int, draws_at: int) -> None:
         """Before a write op: ``count`` rows of ``table`` are about to be handed over.
@@ -145,11 +151,37 @@ class LedgerWriter:
 
 def _end_offset(path: Path) -> int:
     """Where appending resumes: after the last record (a restarted worker continues a file)."""
-    data = path.read_bytes() if path.exists() else b""
-    offset = 0
-    while offset + _RECORD.size <= len(data) and data[offset] != 0:
-        offset += _RECORD.size
-    return offset
+    if not path.exists() or path.stat().st_size < _RECORD.size:
+        return 0
+    count = 0
+    for records in iter_ledger_chunks(path):
+        count += len(records)
+    return count * _RECORD.size
+
+
+#: The record layout as a numpy dtype (packed, like the struct), for reading whole ledgers.
+LEDGER_DTYPE = np.dtype(
+    [("status", "u1"), ("table", "u1"), ("op", "<u4"), ("id", "<i8"), ("digest", "<u8")]
+)
+
+
+def iter_ledger_chunks(path: Path, chunk: int = 262_144) -> Iterator[np.ndarray[Any, Any]]:
+    """The ledger's records as arrays of at most ``chunk`` records (5.8 MB), in order.
+
+    Reading stops at the first record whose status is 0: the unused tail of the mapped
+    window, or a record a kill interrupted before its status byte went in.
+    """
+    with path.open("rb") as handle:
+        while True:
+            records = np.fromfile(handle, dtype=LEDGER_DTYPE, count=chunk)
+            ends = np.flatnonzero(records["status"] == 0)
+            if ends.size:
+                if ends[0]:
+                    yield records[: ends[0]]
+                return
+            if not len(records):
+                return
+            yield records
 
 
 def read_ledger(path: Path) -> Iterator[LedgerEntry]:

@@ -2,8 +2,9 @@
 
 Agents and sessions are skewed (a few agents do most of the work), token counts and
 durations are log-normal, and timestamps spread over the 30 days before a fixed epoch, so
-retention has old ticks to fold. Every field draws a fixed number of uniforms, so a row's
-content never depends on anything but the stream's position.
+retention has old ticks to fold. What a field draws depends only on the draws before it (an
+optional field draws its presence first, then its value if present), so a row's content is a
+pure function of the stream's position and never of time or shared state.
 """
 
 from __future__ import annotations

@@ -14,14 +14,23 @@ each database's spool, and the databases themselves. Checks, per database:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
-from stress.ledger import LedgerEntry, ledger_path, read_ledger, row_digest, seed_ledger_path
+from stress.ledger import (
+    INTENT,
+    PERSISTED,
+    SPOOLED,
+    iter_ledger_chunks,
+    ledger_path,
+    row_digest,
+    seed_ledger_path,
+)
 from stress.metadb import (
     JSON_TABLES,
     MetaDb,
@@ -49,6 +58,8 @@ MAX_EXAMPLES = 20
 #: Past this file size the full integrity check (which reads every index) gives way to
 #: quick_check, so verifying a long soak does not take longer than the soak.
 QUICK_CHECK_BYTES = 256 * 2**20
+#: Store rows read per query while verifying, so memory does not grow with the table.
+_CHUNK_ROWS = 5_000
 
 
 @dataclass
@@ -109,38 +120,95 @@ class DatabaseLedger:
 Regenerate = Callable[[Path, int, int], Iterable[tuple[str, dict[str, Any]]]]
 
 
+#: One expected row: ``key`` = table index << 56 | id, so one in-place sort orders rows by
+#: (table, id) and a table's rows are one contiguous run; 23 bytes a row, so verifying
+#: millions of rows stays small (a dict of tuples would take ~200 bytes a row).
+_EXPECT_DTYPE = np.dtype(
+    [("key", "<i8"), ("digest", "<u8"), ("op", "<u4"), ("source", "<u2"), ("spooled", "?")]
+)
+_ID_BITS = 56
+
+
 @dataclass
 class _Expected:
-    by_id: dict[tuple[str, int], tuple[str, int, str]] = field(default_factory=dict)
-    spooled_no_id: dict[tuple[str, int], str] = field(default_factory=dict)
-    in_flight: list[tuple[Path, LedgerEntry]] = field(default_factory=list)
+    """What one database should hold."""
+
+    rows: np.ndarray[Any, Any]  # of _EXPECT_DTYPE, sorted by key
+    paths: list[Path]
+    #: Spooled rows with no id (the engine would have assigned it): (table, digest) -> where.
+    spooled_no_id: dict[tuple[str, int], str]
+    #: Ops in flight at a kill: (ledger, op index, stream position before the op).
+    in_flight: list[tuple[Path, int, int]]
+
+    def where(self, position: int) -> str:
+        row = self.rows[position]
+        return f"{self.paths[int(row['source'])].stem} op {int(row['op'])}"
+
+    def table_span(self, table_index: int) -> tuple[int, int]:
+        keys = self.rows["key"]
+        low, high = np.searchsorted(keys, [table_index << _ID_BITS, (table_index + 1) << _ID_BITS])
+        return int(low), int(high)
 
 
-def _read_expectations(ledgers: Iterable[Path], result: Verification) -> _Expected:
-    expected = _Expected()
-    for path in ledgers:
-        open_intent: LedgerEntry | None = None
-        for entry in read_ledger(path):
-            if entry.status == "intent":
-                if open_intent is not None:
-                    expected.in_flight.append((path, open_intent))
-                open_intent = entry
-                continue
-            open_intent = None
-            _expect_row(expected, path, entry, result)
-        if open_intent is not None:
-            expected.in_flight.append((path, open_intent))
+def _in_flight_intents(status: np.ndarray[Any, Any], last: bool) -> np.ndarray[Any, Any]:
+    """Intents followed by another intent (or by the end, when ``last``): ops in flight."""
+    intents = np.flatnonzero(status == INTENT)
+    following = np.append(status, INTENT if last else PERSISTED)[intents + 1]
+    in_flight: np.ndarray[Any, Any] = intents[following == INTENT]
+    return in_flight
+
+
+def _read_ledger_file(
+    path: Path, source: int, expected: _Expected, parts: list[np.ndarray[Any, Any]]
+) -> int:
+    """Add one ledger's rows to ``parts`` and its in-flight ops; returns acknowledged rows."""
+    acknowledged = 0
+    carried: np.ndarray[Any, Any] | None = None  # a trailing intent, judged by the next chunk
+    for records in iter_ledger_chunks(path):
+        if carried is not None:
+            records = np.concatenate([carried, records])
+        carried = records[-1:] if records[-1]["status"] == INTENT else None
+        body = records[:-1] if carried is not None else records
+        for position in _in_flight_intents(body["status"], last=False):
+            expected.in_flight.append(
+                (path, int(body[position]["op"]), int(body[position]["digest"]))
+            )
+        acknowledged += _keep_rows(body, source, expected, parts)
+    if carried is not None:
+        expected.in_flight.append((path, int(carried[0]["op"]), int(carried[0]["digest"])))
+    return acknowledged
+
+
+def _keep_rows(
+    records: np.ndarray[Any, Any],
+    source: int,
+    expected: _Expected,
+    parts: list[np.ndarray[Any, Any]],
+) -> int:
+    status = records["status"]
+    for record in records[(status == SPOOLED) & (records["id"] < 0)]:
+        key = (JSON_TABLES[record["table"]], int(record["digest"]))
+        expected.spooled_no_id[key] = f"{expected.paths[source].stem} op {int(record['op'])}"
+    kept = records[((status == PERSISTED) | (status == SPOOLED)) & (records["id"] >= 0)]
+    rows = np.empty(len(kept), dtype=_EXPECT_DTYPE)
+    rows["key"] = (kept["table"].astype(np.int64) << _ID_BITS) | kept["id"]
+    rows["digest"], rows["op"] = kept["digest"], kept["op"]
+    rows["source"], rows["spooled"] = source, kept["status"] == SPOOLED
+    parts.append(rows)
+    return int(np.count_nonzero(status == PERSISTED))
+
+
+def _read_expectations(ledgers: Sequence[Path], result: Verification) -> _Expected:
+    empty = np.zeros(0, dtype=_EXPECT_DTYPE)
+    expected = _Expected(empty, list(ledgers), {}, [])
+    parts: list[np.ndarray[Any, Any]] = []
+    for source, path in enumerate(ledgers):
+        result.acknowledged += _read_ledger_file(path, source, expected, parts)
+    rows = np.concatenate(parts) if parts else empty
+    parts.clear()
+    rows.sort(order="key", kind="stable")
+    expected.rows = rows
     return expected
-
-
-def _expect_row(expected: _Expected, path: Path, entry: LedgerEntry, result: Verification) -> None:
-    where = f"{path.stem} op {entry.op_index}"
-    if entry.status == "persisted":
-        result.acknowledged += 1
-    if entry.status in ("persisted", "spooled") and entry.id is not None:
-        expected.by_id[(entry.table, entry.id)] = (entry.status, entry.digest, where)
-    elif entry.status == "spooled":
-        expected.spooled_no_id[(entry.table, entry.digest)] = where
 
 
 def _spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
@@ -160,10 +228,17 @@ def _spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]
     return by_id, by_digest
 
 
-def _store_rows(store: MetaDb) -> Iterator[tuple[str, int, int]]:
-    for table in JSON_TABLES:
-        for row_id, row_json in store.query(f"SELECT id, row_json FROM {table}").rows:
-            yield table, int(row_id), row_digest(str(row_json))
+def _store_chunks(store: MetaDb, table: str) -> Iterator[tuple[np.ndarray[Any, Any], list[int]]]:
+    """The table's (ids, digests) in id order, a chunk at a time (memory stays flat)."""
+    after = -(2**62)
+    sql = f"SELECT id, row_json FROM {table} WHERE id > ? ORDER BY id LIMIT {_CHUNK_ROWS}"
+    while True:
+        rows = store.query(sql, (after,)).rows
+        if not rows:
+            return
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        yield ids, [row_digest(str(row[1])) for row in rows]
+        after = int(ids[-1])
 
 
 @dataclass
@@ -174,8 +249,8 @@ class _Check:
     spool_ids: set[tuple[str, int]]
     spool_digests: set[tuple[str, int]]
     in_flight_rows: set[tuple[str, int]]
-    seen_ids: set[tuple[str, int]] = field(default_factory=set)
-    seen_digests: set[tuple[str, int]] = field(default_factory=set)
+    seen: np.ndarray[Any, np.dtype[np.bool_]]
+    seen_no_id: set[tuple[str, int]] = field(default_factory=set)
 
 
 def verify_database(
@@ -184,39 +259,63 @@ def verify_database(
     """Check one database against its ledgers and spool, adding to ``result``."""
     expected = _read_expectations(database.ledgers, result)
     spool_ids, spool_digests = _spool_keys(database.home)
-    check = _Check(expected, spool_ids, spool_digests, _in_flight_rows(expected, regenerate))
+    in_flight = _in_flight_rows(expected, regenerate)
+    seen = np.zeros(len(expected.rows), dtype=np.bool_)
+    check = _Check(expected, spool_ids, spool_digests, in_flight, seen)
     result.indeterminate += len(expected.in_flight)
     store = MetaDb(database.path, database.home, StoreOptions(read_only=True))
     try:
-        for table, row_id, digest in _store_rows(store):
-            _check_store_row(check, (table, row_id), digest, result)
+        for index, table in enumerate(JSON_TABLES):
+            span = expected.table_span(index)
+            for ids, digests in _store_chunks(store, table):
+                _check_chunk(check, table, span, ids, digests, result)
         _check_unseen(check, result)
         result.integrity[str(database.path)] = _integrity(store, database.path)
     finally:
         store.close()
 
 
-def _check_store_row(
-    check: _Check, key: tuple[str, int], digest: int, result: Verification
+def _check_chunk(
+    check: _Check,
+    table: str,
+    span: tuple[int, int],
+    ids: np.ndarray[Any, Any],
+    digests: list[int],
+    result: Verification,
 ) -> None:
-    table, row_id = key
-    hit = check.expected.by_id.get(key)
-    if hit is not None:
-        check.seen_ids.add(key)
-        status, want, where = hit
-        if want != digest:
+    """Match a chunk of store rows against the table's expected rows (``span``)."""
+    low, high = span
+    expected = check.expected
+    want_ids = expected.rows["key"][low:high] & ((1 << _ID_BITS) - 1)
+    position = np.searchsorted(want_ids, ids)
+    clipped = np.minimum(position, max(len(want_ids) - 1, 0))
+    hit = (position < len(want_ids)) & (want_ids[clipped] == ids if len(want_ids) else False)
+    for offset in np.flatnonzero(hit):
+        at = low + int(clipped[offset])
+        check.seen[at] = True
+        if int(expected.rows[at]["digest"]) != digests[offset]:
             result.missing += 1
-            result.example("changed", f"{table} id {row_id}: content differs from {where}'s")
-        else:
-            result.found += 1
-            result.reingested += 1 if status == "spooled" else 0
-        return
-    if (table, digest) in check.expected.spooled_no_id:
-        check.seen_digests.add((table, digest))
+            result.example(
+                "changed", f"{table} id {ids[offset]}: content differs from {expected.where(at)}'s"
+            )
+            continue
+        result.found += 1
+        result.reingested += 1 if expected.rows[at]["spooled"] else 0
+    for offset in np.flatnonzero(~hit):
+        _check_stranger(check, table, int(ids[offset]), digests[offset], result)
+
+
+def _check_stranger(
+    check: _Check, table: str, row_id: int, digest: int, result: Verification
+) -> None:
+    """A store row no ledger wrote under its id: re-ingested, in flight, or unaccounted."""
+    key = (table, digest)
+    if key in check.expected.spooled_no_id and key not in check.seen_no_id:
+        check.seen_no_id.add(key)
         result.found += 1
         result.reingested += 1
         return
-    if (table, digest) in check.in_flight_rows:
+    if key in check.in_flight_rows:
         result.indeterminate_rows_present += 1
         return
     result.unaccounted += 1
@@ -225,22 +324,24 @@ def _check_store_row(
 
 def _check_unseen(check: _Check, result: Verification) -> None:
     """Expected rows the store did not show: spooled ones must be in the spool."""
-    for key, (status, _digest, where) in check.expected.by_id.items():
-        if key in check.seen_ids:
+    expected = check.expected
+    for at in np.flatnonzero(~check.seen):
+        packed, spooled = int(expected.rows[at]["key"]), bool(expected.rows[at]["spooled"])
+        table, row_id = JSON_TABLES[packed >> _ID_BITS], packed & ((1 << _ID_BITS) - 1)
+        if spooled and (table, row_id) in check.spool_ids:
+            result.spooled += 1
             continue
-        if status == "spooled" and key in check.spool_ids:
+        status = "spooled" if spooled else "persisted"
+        result.missing += 1
+        result.example("missing", f"{table} id {row_id} ({status}, {expected.where(int(at))})")
+    for no_id, where in expected.spooled_no_id.items():
+        if no_id in check.seen_no_id:
+            continue
+        if no_id in check.spool_digests:
             result.spooled += 1
             continue
         result.missing += 1
-        result.example("missing", f"{key[0]} id {key[1]} ({status}, {where})")
-    for key, where in check.expected.spooled_no_id.items():
-        if key in check.seen_digests:
-            continue
-        if key in check.spool_digests:
-            result.spooled += 1
-            continue
-        result.missing += 1
-        result.example("missing", f"{key[0]} row spooled without id ({where})")
+        result.example("missing", f"{no_id[0]} row spooled without id ({where})")
 
 
 def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> set[tuple[str, int]]:
@@ -248,8 +349,8 @@ def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> set[t
     rows: set[tuple[str, int]] = set()
     if regenerate is None:
         return rows
-    for path, intent in expected.in_flight:
-        for table, row in regenerate(path, intent.op_index, intent.digest):
+    for path, op_index, draws_at in expected.in_flight:
+        for table, row in regenerate(path, op_index, draws_at):
             stored = model_for(table).model_validate(row).model_dump_json()
             rows.add((table, row_digest(stored)))
     return rows

@@ -184,3 +184,54 @@ def test_oracle_catches_a_store_that_drops_one_write_in_a_thousand(tmp_path: Pat
     result = _verify(tmp_path, [ledger_path])
     assert not result.ok
     assert result.missing == 3 and result.found == 2997
+
+
+def test_ledger_longer_than_one_mapped_window_round_trips(tmp_path: Path) -> None:
+    from stress.ledger import _WINDOW
+
+    per_window = _WINDOW // 22
+    path = tmp_path / "l.bin"
+    ledger = LedgerWriter(path)
+    for op_index in range(per_window + 10):
+        ledger.outcome(op_index, "ticks", "persisted", (op_index + 1,), ('{"n":1}',))
+    ledger.close()
+    reopened = LedgerWriter(path)  # a restarted worker resumes after the last record
+    reopened.intent(per_window + 10, "ticks", 1, 0)
+    reopened.close()
+    entries = list(read_ledger(path))
+    assert len(entries) == per_window + 11
+    assert [e.op_index for e in entries[per_window - 1 : per_window + 1]] == [
+        per_window - 1,
+        per_window,
+    ]
+    assert entries[-1].status == "intent"
+
+
+def test_in_flight_intent_at_a_chunk_boundary_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import stress.verify
+    from stress.ledger import iter_ledger_chunks
+
+    monkeypatch.setattr(
+        stress.verify, "iter_ledger_chunks", functools.partial(iter_ledger_chunks, chunk=3)
+    )
+    rows = _rows("ticks", 4)
+    ledger_path = tmp_path / "ledger" / "user-0.bin"
+    ledger = LedgerWriter(ledger_path)
+    with MetaDb.open(tmp_path / "meta.db", tmp_path) as store:
+        _write(store, ledger, "ticks", rows[:1])  # records 0-1
+        ledger.intent(1, "ticks", 1, 11)  # record 2: the last of the first chunk, in flight
+        _write(store, ledger, "ticks", rows[1:3])  # records 3-6: ops 0-1 again (re-run)
+    ledger.close()
+    seen: list[tuple[int, int]] = []
+
+    def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
+        seen.append((op_index, draws_at))
+        return []
+
+    result = _verify(tmp_path, [ledger_path], regenerate=regenerate)
+    assert seen == [(1, 11)]
+    assert result.ok and result.indeterminate == 1 and result.found == 3
