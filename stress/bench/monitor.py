@@ -18,8 +18,8 @@ from typing import TextIO
 
 import orjson
 
+from stress.bench.flags import number_flag, whole_flag
 from stress.config import settings_from_dict
-from stress.errors import ConfigError
 from stress.runner import run_simulation
 
 __all__ = ["MonitorBench", "add_monitor_arguments", "measure_monitor", "run_monitor_command"]
@@ -81,26 +81,10 @@ def measure_monitor(
     )
 
 
-def _number(flag: str, text: str, minimum: float) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(flag, text, f"must be a number, at least {minimum:g}") from None
-    if value < minimum:
-        raise ConfigError(flag, text, f"must be at least {minimum:g}")
-    return value
-
-
-def _whole(flag: str, text: str, minimum: int) -> int:
-    if not text.strip().isdigit() or int(text) < minimum:
-        raise ConfigError(flag, text, f"must be a whole number, at least {minimum}")
-    return int(text)
-
-
 def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
-    processes = _whole("--processes", args.processes, 1)
-    duration = _number("--duration", args.duration, 1)
-    interval = _number("--interval-ms", args.interval_ms, 10)
+    processes = whole_flag("--processes", args.processes, 1)
+    duration = number_flag("--duration", args.duration, 1)
+    interval = number_flag("--interval-ms", args.interval_ms, 10)
     result = measure_monitor(processes, duration, interval)
     if args.json:
         print(orjson.dumps(asdict(result)).decode(), file=out)

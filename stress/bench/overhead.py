@@ -23,9 +23,9 @@ from typing import TextIO
 
 import orjson
 
+from stress.bench.flags import whole_flag
 from stress.config import settings_from_dict
 from stress.draws import Draws, user_seed_sequence
-from stress.errors import ConfigError
 from stress.metadb import ConnectionMode, IdStrategy, MetaDb, StoreOptions
 from stress.payloads import row_factory
 from stress.runner import run_simulation
@@ -142,20 +142,10 @@ def measure_memory(setup: _Setup) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _count(flag: str, text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(flag, text, f"must be a whole number, at least {minimum}") from None
-    if value < minimum:
-        raise ConfigError(flag, text, f"must be at least {minimum}")
-    return value
-
-
 def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
-    ops = _count("--ops", args.ops, 100)
-    rounds = _count("--rounds", args.rounds, 1)
-    memory_ops = _count("--memory-ops", args.memory_ops, 0)
+    ops = whole_flag("--ops", args.ops, 100)
+    rounds = whole_flag("--rounds", args.rounds, 1)
+    memory_ops = whole_flag("--memory-ops", args.memory_ops, 0)
     setup = _Setup(ops, 1, args.connection, args.ids)
     result = measure_overhead(setup, rounds)
     document: dict[str, float] = {
