@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TextIO, TypeAlias
 
 from stress.config import (
     add_arguments,
@@ -52,6 +52,19 @@ _RUN_EXAMPLE = """examples:
 """
 
 
+# Subscripted only for the type checker: argparse's class is not generic at run time.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(
+    commands: _Commands, name: str, help_text: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose epilog (examples, exit codes) keeps its line breaks."""
+    return commands.add_parser(
+        name, help=help_text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stress",
@@ -61,18 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stress {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser(
+    run = _command(
+        commands,
         "run",
-        help="run a stress simulation (settings from STRESS_* variables or flags)",
+        help_text="run a stress simulation (settings from STRESS_* variables or flags)",
         epilog=_RUN_EXAMPLE + "\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(run)
-    replay = commands.add_parser(
+    replay = _command(
+        commands,
         "replay",
-        help="re-run a run's exact op sequences from its replay.json and verify them",
+        help_text="re-run a run's exact op sequences from its replay.json and verify them",
         epilog="example:\n  stress replay runs/20261121T101500Z-42/replay.json\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("path", type=Path, nargs="?", help="replay.json (or STRESS_REPLAY_FILE)")
     replay.add_argument("--output-dir", type=Path, help="folder of the replay's run")
@@ -83,64 +96,64 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_oracle(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    verify = commands.add_parser(
+def _add_oracle(commands: _Commands) -> None:
+    verify = _command(
+        commands,
         "verify",
-        help="check a finished run: every acknowledged row present, nothing unaccounted",
+        help_text="check a finished run: every acknowledged row present, nothing unaccounted",
         epilog="example:\n  stress verify runs/20261121T101500Z-42\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_verify_arguments(verify)
-    spool = commands.add_parser(
+    spool = _command(
+        commands,
         "spool",
-        help="re-ingest a run's error spool (replay) or count its lines (stats)",
+        help_text="re-ingest a run's error spool (replay) or count its lines (stats)",
         epilog="examples:\n  stress spool stats runs/20261121T101500Z-42\n"
         "  stress spool replay runs/20261121T101500Z-42\n"
         "  stress spool replay --home ~/.netsky --db ~/.netsky/meta.db",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_spool_arguments(spool)
 
 
-def _add_profiles(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    profiles = commands.add_parser(
+def _add_profiles(commands: _Commands) -> None:
+    profiles = _command(
+        commands,
         "profiles",
-        help="list user classes, or show one resolved (stress profiles show mixed)",
+        help_text="list user classes, or show one resolved (stress profiles show mixed)",
         epilog="examples:\n  stress profiles\n  stress profiles show inserter",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     profiles.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     profiles.add_argument("name", nargs="?", help="profile to show")
     profiles.add_argument("--profile-dir", type=Path, help="folder of *.toml profiles")
 
 
-def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_bench(commands: _Commands) -> None:
     from stress.bench.monitor import add_monitor_arguments
     from stress.bench.overhead import add_overhead_arguments
     from stress.bench.writers import add_writers_arguments
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    writers = kinds.add_parser(
+    writers = _command(
+        kinds,
         "writers",
-        help="concurrent writer processes against one meta.db, per strategy",
+        help_text="concurrent writer processes against one meta.db, per strategy",
         epilog="example:\n  stress bench writers --writers 1,8,32 "
         "--connection per-op,long-lived --ids row,block",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_writers_arguments(writers)
-    overhead = kinds.add_parser(
+    overhead = _command(
+        kinds,
         "overhead",
-        help="the simulator's cost over a plain loop on the store API",
+        help_text="the simulator's cost over a plain loop on the store API",
         epilog="example:\n  stress bench overhead --ops 20000 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_overhead_arguments(overhead)
-    monitor = kinds.add_parser(
+    monitor = _command(
+        kinds,
         "monitor",
-        help="the resource monitor's own cost with 16 worker processes",
+        help_text="the resource monitor's own cost with 16 worker processes",
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_monitor_arguments(monitor)
 

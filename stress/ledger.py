@@ -186,16 +186,12 @@ def iter_ledger_chunks(path: Path, chunk: int = 262_144) -> Iterator[np.ndarray[
 
 def read_ledger(path: Path) -> Iterator[LedgerEntry]:
     """Every record of a ledger file, in order (stops at the unused tail)."""
-    with path.open("rb") as handle:
-        data = handle.read()
-    for offset in range(0, len(data) - _RECORD.size + 1, _RECORD.size):
-        status, table, op_index, row_id, digest = _RECORD.unpack_from(data, offset)
-        if status == 0:
-            return
-        yield LedgerEntry(
-            STATUS_NAMES[status],
-            JSON_TABLES[table],
-            op_index,
-            None if row_id < 0 else row_id,
-            digest,
-        )
+    for records in iter_ledger_chunks(path):
+        for status, table, op_index, row_id, digest in records.tolist():
+            yield LedgerEntry(
+                STATUS_NAMES[status],
+                JSON_TABLES[table],
+                op_index,
+                None if row_id < 0 else row_id,
+                digest,
+            )

@@ -153,13 +153,7 @@ def _worker_specs(
     places: tuple[DatabasePlace, ...],
     run_dir: Path,
 ) -> list[WorkerSpec]:
-    limits = PlanLimits(
-        settings.batch_min,
-        settings.batch_max,
-        settings.think_min_ms,
-        settings.think_max_ms,
-        settings.query_complexity_max,
-    )
+    limits = PlanLimits.from_config(settings.model_dump())
     workers = max(settings.processes, 1)
     return [
         WorkerSpec(

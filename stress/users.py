@@ -226,16 +226,12 @@ class UserRunner:
         waited = _micros(self.clock.now() - started)
         self.recorder.record_value(BACKPRESSURE_WAIT, self.spec.user_class, "all", waited)
 
-    def _may_substitute(self) -> bool:
-        """Cheap pre-check: a replay with substitutions, or the disk budget spent."""
-        forced = self.spec.forced_substitutions
-        return bool(forced) or (forced is None and self.controls.disk_over.is_set())
-
     def _substitute(self, op: PlannedOp) -> bool:
+        """A replay substitutes what it recorded; a run, writes once the disk budget is spent."""
         forced = self.spec.forced_substitutions
         if forced is not None:
             return op.index in forced
-        return op.kind in WRITE_OPS and self.controls.disk_over.is_set()
+        return self.controls.disk_over.is_set() and op.kind in WRITE_OPS
 
     def _skip(self, op: PlannedOp, lag_s: float) -> bool:
         forced = self.spec.forced_skips
@@ -245,7 +241,7 @@ class UserRunner:
         return limit is not None and lag_s > limit
 
     def _run_one(self, op: PlannedOp, due: float | None) -> None:
-        substituted = self._substitute(op) if self._may_substitute() else False
+        substituted = self._substitute(op)
         executed = substitute_read(op) if substituted else op
         ledger = self._ledger
         if ledger is not None and executed.rows and executed.table is not None:

@@ -391,14 +391,7 @@ def run_databases(run_dir: Path, replay_doc: Mapping[str, Any]) -> list[Database
 
 def plan_regenerator(replay_doc: Mapping[str, Any]) -> Regenerate:
     """Rebuilds any user's op from the run's seed, profiles and limits, in O(1) per op."""
-    config = replay_doc["config"]
-    limits = PlanLimits(
-        config["batch_min"],
-        config["batch_max"],
-        config["think_min_ms"],
-        config["think_max_ms"],
-        config["query_complexity_max"],
-    )
+    limits = PlanLimits.from_config(replay_doc["config"])
     profiles = {name: profile_from_dict(p) for name, p in replay_doc["profiles"].items()}
     classes = {int(u["user_id"]): u["class"] for u in replay_doc["users"]}
     seed = int(replay_doc["global_seed"])

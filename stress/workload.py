@@ -10,6 +10,7 @@ the same op.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,17 @@ class PlanLimits:
     think_min_ms: float
     think_max_ms: float
     query_complexity_max: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PlanLimits:
+        """The limits of a run's configuration (settings dumped, or replay.json's config)."""
+        return cls(
+            config["batch_min"],
+            config["batch_max"],
+            config["think_min_ms"],
+            config["think_max_ms"],
+            config["query_complexity_max"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
