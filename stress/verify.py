@@ -34,6 +34,7 @@ from stress.ledger import (
 from stress.metadb import (
     JSON_TABLES,
     MetaDb,
+    MetaDbError,
     StoreOptions,
     iter_spool_lines,
     model_for,
@@ -77,13 +78,16 @@ class Verification:
     #: Ops in flight when their process died, and how many of their rows were found.
     indeterminate: int = 0
     indeterminate_rows_present: int = 0
+    #: Expected rows of a database that could not be read (corrupt or gone): not checked.
+    unchecked: int = 0
     integrity: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def ok(self) -> bool:
         integrity_ok = all(result == "ok" for result in self.integrity.values())
-        return self.missing == 0 and self.unaccounted == 0 and integrity_ok
+        clean = self.missing == 0 and self.unaccounted == 0 and self.unchecked == 0
+        return clean and integrity_ok
 
     def example(self, kind: str, text: str) -> None:
         if len(self.examples[kind]) < MAX_EXAMPLES:
@@ -100,6 +104,7 @@ class Verification:
             "unaccounted": self.unaccounted,
             "indeterminate": self.indeterminate,
             "indeterminate_rows_present": self.indeterminate_rows_present,
+            "unchecked": self.unchecked,
             "integrity": dict(self.integrity),
             "examples": {kind: list(items) for kind, items in self.examples.items()},
         }
@@ -150,12 +155,37 @@ class _Expected:
         return int(low), int(high)
 
 
-def _in_flight_intents(status: np.ndarray[Any, Any], last: bool) -> np.ndarray[Any, Any]:
-    """Intents followed by another intent (or by the end, when ``last``): ops in flight."""
-    intents = np.flatnonzero(status == INTENT)
-    following = np.append(status, INTENT if last else PERSISTED)[intents + 1]
-    in_flight: np.ndarray[Any, Any] = intents[following == INTENT]
-    return in_flight
+@dataclass
+class _OpenIntent:
+    """The last intent read so far and the row records seen after it."""
+
+    op: int
+    #: Rows the op handed the store (the intent's ``id`` field).
+    count: int
+    #: The user's stream position before the op (the intent's ``digest`` field).
+    draws_at: int
+    rows: int = 0
+
+
+def _intents_and_rows(
+    records: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Positions of the chunk's intents, and the row records after each up to the next one."""
+    intents = np.flatnonzero(records["status"] == INTENT)
+    ends = np.append(intents[1:], len(records))
+    rows: np.ndarray[Any, Any] = ends - intents - 1
+    return intents, rows
+
+
+def _judge(open_intent: _OpenIntent | None, path: Path, expected: _Expected) -> None:
+    """An op is in flight unless the ledger holds a row record for every row it handed over.
+
+    A kill can land after the store committed a bulk op but before the user recorded all of
+    its rows: the op is then as undecided as one with no record at all, and its unrecorded
+    rows must be recognised by regeneration, not called unaccounted (issue 13, item 1).
+    """
+    if open_intent is not None and open_intent.rows < open_intent.count:
+        expected.in_flight.append((path, open_intent.op, open_intent.draws_at))
 
 
 def _read_ledger_file(
@@ -163,19 +193,24 @@ def _read_ledger_file(
 ) -> int:
     """Add one ledger's rows to ``parts`` and its in-flight ops; returns acknowledged rows."""
     acknowledged = 0
-    carried: np.ndarray[Any, Any] | None = None  # a trailing intent, judged by the next chunk
+    open_intent: _OpenIntent | None = None  # its rows may go on in the next chunk
     for records in iter_ledger_chunks(path):
-        if carried is not None:
-            records = np.concatenate([carried, records])
-        carried = records[-1:] if records[-1]["status"] == INTENT else None
-        body = records[:-1] if carried is not None else records
-        for position in _in_flight_intents(body["status"], last=False):
-            expected.in_flight.append(
-                (path, int(body[position]["op"]), int(body[position]["digest"]))
+        intents, rows = _intents_and_rows(records)
+        lead = int(intents[0]) if len(intents) else len(records)
+        if open_intent is not None:
+            open_intent.rows += lead
+        if len(intents):
+            _judge(open_intent, path, expected)
+            for position, count in zip(intents[:-1], rows[:-1], strict=True):
+                intent = records[position]
+                if count < int(intent["id"]):
+                    expected.in_flight.append((path, int(intent["op"]), int(intent["digest"])))
+            last = records[intents[-1]]
+            open_intent = _OpenIntent(
+                int(last["op"]), int(last["id"]), int(last["digest"]), int(rows[-1])
             )
-        acknowledged += _keep_rows(body, source, expected, parts)
-    if carried is not None:
-        expected.in_flight.append((path, int(carried[0]["op"]), int(carried[0]["digest"])))
+        acknowledged += _keep_rows(records, source, expected, parts)
+    _judge(open_intent, path, expected)
     return acknowledged
 
 
@@ -250,7 +285,12 @@ class _Check:
     spool_digests: set[tuple[str, int]]
     in_flight_rows: set[tuple[str, int]]
     seen: np.ndarray[Any, np.dtype[np.bool_]]
+    #: How examples name the database (``db-N``), so a failure points at its file.
+    database: str = "db-0"
     seen_no_id: set[tuple[str, int]] = field(default_factory=set)
+
+    def example(self, result: Verification, kind: str, text: str) -> None:
+        result.example(kind, f"{self.database}: {text}")
 
 
 def verify_database(
@@ -261,18 +301,35 @@ def verify_database(
     spool_ids, spool_digests = _spool_keys(database.home)
     in_flight = _in_flight_rows(expected, regenerate)
     seen = np.zeros(len(expected.rows), dtype=np.bool_)
-    check = _Check(expected, spool_ids, spool_digests, in_flight, seen)
+    check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
     result.indeterminate += len(expected.in_flight)
     store = MetaDb(database.path, database.home, StoreOptions(read_only=True))
     try:
-        for index, table in enumerate(JSON_TABLES):
-            span = expected.table_span(index)
-            for ids, digests in _store_chunks(store, table):
-                _check_chunk(check, table, span, ids, digests, result)
-        _check_unseen(check, result)
-        result.integrity[str(database.path)] = _integrity(store, database.path)
+        _check_store(check, store, database.path, result)
     finally:
         store.close()
+
+
+def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification) -> None:
+    """Scan the store against the expectations; an unreadable file is a finding, not a crash.
+
+    A corrupt or vanished database must not stop the oracle: its integrity says why, the
+    rows it could not show are counted ``unchecked``, and the other databases are still
+    checked (issue 13, item 9).
+    """
+    try:
+        for index, table in enumerate(JSON_TABLES):
+            span = check.expected.table_span(index)
+            for ids, digests in _store_chunks(store, table):
+                _check_chunk(check, table, span, ids, digests, result)
+    except MetaDbError as error:
+        unseen = int(np.count_nonzero(~check.seen))
+        result.unchecked += unseen + len(check.expected.spooled_no_id) - len(check.seen_no_id)
+        result.integrity[str(path)] = f"unreadable: {error}"
+        check.example(result, "unreadable", f"{path.name}: {error}")
+        return
+    _check_unseen(check, result)
+    result.integrity[str(path)] = _integrity(store, path)
 
 
 def _check_chunk(
@@ -295,8 +352,10 @@ def _check_chunk(
         check.seen[at] = True
         if int(expected.rows[at]["digest"]) != digests[offset]:
             result.missing += 1
-            result.example(
-                "changed", f"{table} id {ids[offset]}: content differs from {expected.where(at)}'s"
+            check.example(
+                result,
+                "changed",
+                f"{table} id {ids[offset]}: content differs from {expected.where(at)}'s",
             )
             continue
         result.found += 1
@@ -319,7 +378,7 @@ def _check_stranger(
         result.indeterminate_rows_present += 1
         return
     result.unaccounted += 1
-    result.example("unaccounted", f"{table} id {row_id}: no user wrote it")
+    check.example(result, "unaccounted", f"{table} id {row_id}: no user wrote it")
 
 
 def _check_unseen(check: _Check, result: Verification) -> None:
@@ -333,7 +392,8 @@ def _check_unseen(check: _Check, result: Verification) -> None:
             continue
         status = "spooled" if spooled else "persisted"
         result.missing += 1
-        result.example("missing", f"{table} id {row_id} ({status}, {expected.where(int(at))})")
+        where = expected.where(int(at))
+        check.example(result, "missing", f"{table} id {row_id} ({status}, {where})")
     for no_id, where in expected.spooled_no_id.items():
         if no_id in check.seen_no_id:
             continue
@@ -341,7 +401,7 @@ def _check_unseen(check: _Check, result: Verification) -> None:
             result.spooled += 1
             continue
         result.missing += 1
-        result.example("missing", f"{no_id[0]} row spooled without id ({where})")
+        check.example(result, "missing", f"{no_id[0]} row spooled without id ({where})")
 
 
 def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> set[tuple[str, int]]:
@@ -358,7 +418,10 @@ def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> set[t
 
 def _integrity(store: MetaDb, path: Path) -> str:
     quick = path.exists() and path.stat().st_size > QUICK_CHECK_BYTES
-    problems = store.integrity_check(quick=quick)
+    try:
+        problems = store.integrity_check(quick=quick)
+    except MetaDbError as error:
+        return f"unreadable: {error}"
     return "ok" if problems == ["ok"] else "; ".join(problems[:5])
 
 
@@ -422,6 +485,7 @@ def format_verification(result: Verification) -> str:
         f"{result.reingested:,} re-ingested, {result.unaccounted:,} unaccounted, "
         f"{result.indeterminate:,} in flight at a kill "
         f"({result.indeterminate_rows_present:,} of their rows present)"
+        + (f", {result.unchecked:,} unchecked (database unreadable)" if result.unchecked else "")
     ]
     bad = {path: state for path, state in result.integrity.items() if state != "ok"}
     lines.extend(f"  integrity {path}: {state}" for path, state in bad.items())

@@ -131,3 +131,33 @@ def test_a_store_that_loses_one_write_in_a_thousand_is_caught(
     assert verification["missing"] == _DroppingStore.lost_rows, verification
     assert not verification["ok"] and verification["examples"]["missing"]
     assert "verification FAILED" in output
+
+
+@pytest.mark.parametrize("seed", [20261126, 11, 12, 13])
+def test_kill_and_lock_runs_lose_nothing_and_invent_nothing(tmp_path: Path, seed: int) -> None:
+    """Issue 13, item 1: kills landing inside bulk ops, locks sending writes to the spool.
+
+    Big batches make a kill between a bulk op's commit and its last ledger record likely;
+    the oracle must call that op in flight, never its rows unaccounted.
+    """
+    run_dir = tmp_path / "run"
+    code, output = cli_run(
+        run_dir,
+        seed=str(seed),
+        duration="6",
+        processes="2",
+        users="inserter=3,mixed=1",
+        batch_min="500",
+        batch_max="3000",
+        busy_timeout_ms="200",
+        faults="kill=every:700ms,lock=every:1s:hold:400ms",
+    )
+
+    summary = read_json(run_dir / "summary.json")
+    verification = summary["verification"]
+    assert code == 0, output
+    assert verification["ok"], verification
+    assert verification["missing"] == 0 and verification["unaccounted"] == 0, verification
+    assert verification["acknowledged"] > 0
+    assert summary["faults"]["injected"]["kill"] >= 3, summary["faults"]
+    assert summary["faults"]["injected"]["lock"] >= 1, summary["faults"]
