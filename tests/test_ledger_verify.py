@@ -356,3 +356,53 @@ def test_examples_name_their_database(tmp_path: Path, written: Path) -> None:
     database = DatabaseLedger(3, tmp_path / "meta.db", tmp_path, (written,))
     result = verify_databases([database])
     assert result.examples["unaccounted"] == ["db-3: ticks id 999999: no user wrote it"]
+
+
+def test_an_op_committed_at_a_kill_then_spooled_on_its_rerun_is_in_flight_not_reingested(
+    tmp_path: Path,
+) -> None:
+    """Seen in a kill+lock run: the first attempt committed and died unrecorded; the re-run
+    met the lock and spooled. The store's copy is the in-flight attempt's, not a spool line
+    re-ingested (no spool replay ever ran); the spooled copy is still in the spool."""
+    rows = _rows("ticks", 5)
+    ledger_path = tmp_path / "ledger" / "user-0.bin"
+    ledger = LedgerWriter(ledger_path)
+    ledger.intent(0, "ticks", len(rows), 7)
+    with MetaDb.open(tmp_path / "meta.db", tmp_path) as store:
+        store.record_batch("ticks", rows)  # committed; the process "died" here
+    ledger.intent(0, "ticks", len(rows), 7)  # the restarted user's attempt
+    locker = sqlite3.connect(tmp_path / "meta.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    with MetaDb.open(tmp_path / "meta.db", tmp_path, StoreOptions(busy_timeout_ms=50)) as store:
+        rerun = store.record_batch("ticks", rows)
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert rerun.status == "spooled" and rerun.ids == ()
+    ledger.outcome(0, "ticks", rerun.status, rerun.ids, rerun.row_jsons)
+    ledger.close()
+
+    def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
+        return [("ticks", row) for row in rows]
+
+    result = _verify(tmp_path, [ledger_path], regenerate=regenerate)
+    assert result.ok, result.to_dict()
+    assert (result.indeterminate, result.indeterminate_rows_present) == (1, 5)
+    assert (result.reingested, result.spooled, result.unaccounted) == (0, 5, 0)
+
+
+def test_an_in_flight_op_explains_one_copy_of_its_rows_not_two(tmp_path: Path) -> None:
+    rows = _rows("ticks", 3)
+    ledger_path = tmp_path / "ledger" / "user-0.bin"
+    ledger = LedgerWriter(ledger_path)
+    ledger.intent(0, "ticks", len(rows), 0)
+    with MetaDb.open(tmp_path / "meta.db", tmp_path) as store:
+        store.record_batch("ticks", rows)
+        store.record_batch("ticks", rows)  # a store that wrote the batch twice
+    ledger.close()
+
+    def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
+        return [("ticks", row) for row in rows]
+
+    result = _verify(tmp_path, [ledger_path], regenerate=regenerate)
+    assert not result.ok
+    assert (result.indeterminate_rows_present, result.unaccounted) == (3, 3)
