@@ -81,6 +81,8 @@ class Backpressure:
         self.events_dropped = 0
         #: Set once a pause outlasted ``max_stall_s``.
         self.stalled = False
+        #: The causes holding the pause when it outlasted ``max_stall_s``.
+        self.stalled_by: list[str] = []
 
     def observe(self, t_s: float, values: dict[str, float | None]) -> None:
         """Apply one sample taken ``t_s`` seconds into the run (None: cause not measured)."""
@@ -111,7 +113,8 @@ class Backpressure:
             self._paused_since = None
             self._pause.clear()
         since = self._paused_since
-        if since is not None and t_s - since > self.limits.max_stall_s:
+        if since is not None and t_s - since > self.limits.max_stall_s and not self.stalled:
+            self.stalled_by = [cause for cause in PAUSE_CAUSES if cause in self._on_since]
             self.stalled = True
         if DISK in self._on_since:
             self._disk_over.set()
@@ -156,6 +159,7 @@ class Backpressure:
             "disk_over_s": round(held[DISK], 3),
             "active_at_end": self.active(),
             "stalled": self.stalled,
+            "stalled_by": self.stalled_by,
             "events": self.events,
             "events_dropped": self.events_dropped,
         }

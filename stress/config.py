@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stress.errors import ConfigError
-from stress.faults import FAULTS_GRAMMAR, parse_faults
+from stress.faults import FAULTS_GRAMMAR, parse_duration, parse_faults
 
 __all__ = [
     "DEFAULT_PROFILE_DIR",
@@ -66,6 +66,11 @@ _OPTIONAL_FIELDS = (
     "latency_limit_ms",
     "faults",
 )
+_DURATION_FIX = (
+    "must be a duration above 0: a number of seconds or a number with ms, s, m or h "
+    "(e.g. 30, 90s, 30m, 2h)"
+)
+_PLAIN_NUMBER = re.compile(r"\s*[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?\s*")
 _ORDERED_PAIRS = (("think_min_ms", "think_max_ms"), ("batch_min", "batch_max"))
 _USERS_FIX = (
     "must be class=count pairs separated by commas, each class once, counts 0 or more "
@@ -95,8 +100,11 @@ class Settings(BaseSettings):
     duration: float = Field(
         300.0,
         gt=0,
-        description="Length of the run, in seconds.",
-        json_schema_extra=_rule("must be a number of seconds above 0 (e.g. 30)"),
+        description=(
+            "Length of the run: seconds (a plain number) or a number with ms, s, m or h "
+            "(`90s`, `30m`, `2h`)."
+        ),
+        json_schema_extra=_rule(_DURATION_FIX),
     )
     databases: int = Field(
         3,
@@ -178,6 +186,15 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_rule("must be a number of megabytes above 0 (e.g. 512)"),
     )
+    max_no_progress_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Longest time, in seconds, in which no user completes an operation while no "
+            "backpressure pauses them; longer stops the run with `Stalled` (a finding)."
+        ),
+        json_schema_extra=_rule("must be a number of seconds above 0 (e.g. 30)"),
+    )
     max_stall_s: float = Field(
         60.0,
         gt=0,
@@ -208,7 +225,7 @@ class Settings(BaseSettings):
             "Faults to inject (spec): comma-separated `kill=every:DURATION` (SIGKILL a worker "
             "process; needs STRESS_PROCESSES >= 1) and `lock=every:DURATION:hold:DURATION"
             "[:db:N]` (another process holds `BEGIN IMMEDIATE` on a database, longer than the "
-            "busy timeout); durations in ms, s or m, e.g. "
+            "busy timeout); durations in ms, s, m or h, e.g. "
             "`kill=every:20s,lock=every:30s:hold:12s`. Targets come from the faults' own seeded "
             "stream. Unset = no faults."
         ),
@@ -361,6 +378,18 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_users(cls, value: Any) -> Any:
         return _parse_user_counts(value) if isinstance(value, str) else value
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        # A plain number stays the float parser's (seconds, as always); anything else must
+        # be a duration with a unit, the syntax the fault specs use.
+        if not isinstance(value, str) or _PLAIN_NUMBER.fullmatch(value):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise _invalid(_DURATION_FIX) from None
 
     @field_validator("faults")
     @classmethod

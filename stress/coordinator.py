@@ -7,16 +7,21 @@ It never blocks longer than a tenth of a second, and with worker processes it al
 moment one dies (see :mod:`stress.pool`), so a dead worker is seen well within a second.
 What follows a death is in :mod:`stress.crashes`. Injected faults (:mod:`stress.injector`)
 strike from the same loop; a worker killed by one restarts and is not a crash.
+
+The loop's time comes from an injected :class:`~stress.clock.Clock`, so the stall watchdog
+(:mod:`stress.stall`) is tested without waiting. At the stop, lock holders of the lock fault
+end at once: a user waiting out the busy timeout for their lock would otherwise hold the run
+past its deadline (the workers interrupt ops still running, see :mod:`stress.worker`).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stress.clock import Clock, SystemClock
 from stress.crashes import (
     RESTART,
     STOP,
@@ -29,6 +34,7 @@ from stress.crashes import (
 from stress.injector import FaultInjector
 from stress.pool import STOP_GRACE_S, WorkerPool
 from stress.progress import ProgressReporter
+from stress.stall import Stall, StalledUser, StallWatchdog
 from stress.stats import StatsAggregator
 from stress.users import UserProgress, UserResult
 
@@ -47,6 +53,7 @@ class StopReason:
     RESOURCE = "ResourceLimit"
     HARNESS = "HarnessError"
     INVARIANT = "InvariantViolation"
+    STALLED = "Stalled"
 
 
 @dataclass
@@ -57,14 +64,18 @@ class CoordinatorResult:
     users: list[UserResult]
     harness_errors: list[str] = field(default_factory=list)
     crashes: list[CrashRecord] = field(default_factory=list)
+    #: Set when the run stopped ``Stalled``.
+    stall: Stall | None = None
 
 
 @dataclass(frozen=True)
 class RunClock:
-    """When the run stops on its own: after ``duration_s`` (None: when every user is done)."""
+    """When the run stops on its own: after ``duration_s`` (None: when every user is done),
+    or after ``max_no_progress_s`` without any user completing an op (None: never)."""
 
     duration_s: float | None
     log_interval_s: float
+    max_no_progress_s: float | None = None
 
 
 @dataclass
@@ -75,6 +86,9 @@ class _Loop:
     abort: threading.Event
     on_tick: Callable[[float], str | None]
     faults: FaultInjector | None = None
+    now: Callable[[], float] = SystemClock().now
+    watchdog: StallWatchdog | None = None
+    stall: Stall | None = None
     aggregator: StatsAggregator = field(default_factory=StatsAggregator)
     done: set[int] = field(default_factory=set)
     users: list[UserResult] = field(default_factory=list)
@@ -94,28 +108,34 @@ def coordinate(
     abort: threading.Event,
     on_tick: Callable[[float], str | None] = lambda elapsed: None,
     faults: FaultInjector | None = None,
+    time_source: Clock | None = None,
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
     ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
     returning a stop reason ends the run with it. ``faults`` strikes while the run goes on.
+    ``time_source`` is the loop's clock (the system's by default).
     """
-    loop = _Loop(pool, clock, progress, abort, on_tick, faults)
+    now = (time_source or SystemClock()).now
+    bound = clock.max_no_progress_s
+    watchdog = StallWatchdog(bound) if bound is not None else None
+    loop = _Loop(pool, clock, progress, abort, on_tick, faults, now, watchdog)
     targets = _LoopTargets(loop)
     pool.start()
     _start_together(loop)
-    started = time.monotonic()
+    started = now()
     next_log = started + clock.log_interval_s
     while len(loop.done) < len(pool.specs):
-        wait = max(0.0, min(_POLL_S, next_log - time.monotonic()))
+        wait = max(0.0, min(_POLL_S, next_log - now()))
         for message in pool.receive(wait):
             _handle(loop, message)
-        loop.elapsed = time.monotonic() - started
+        loop.elapsed = now() - started
         _check_stop(loop, loop.elapsed)
         if faults is not None and loop.stop_reason is None:
             faults.tick(loop.elapsed, targets)
+        _check_progress(loop, targets)
         _check_workers(loop)
-        if time.monotonic() >= next_log:
+        if now() >= next_log:
             loop.aggregator.close_interval(loop.elapsed)
             progress.update(loop.aggregator.live(), loop.elapsed)
             next_log += clock.log_interval_s
@@ -127,11 +147,33 @@ def coordinate(
     pool.finish()
     for message in pool.receive(0.0):
         _handle(loop, message)
-    elapsed = time.monotonic() - started
+    elapsed = now() - started
     progress.finish()
     return CoordinatorResult(
-        _final_reason(loop), elapsed, loop.aggregator, loop.users, loop.harness_errors, loop.crashes
+        _final_reason(loop),
+        elapsed,
+        loop.aggregator,
+        loop.users,
+        loop.harness_errors,
+        loop.crashes,
+        loop.stall,
     )
+
+
+def _check_progress(loop: _Loop, targets: _LoopTargets) -> None:
+    """Stop the run ``Stalled`` when no user completed an op for longer than the bound."""
+    if loop.watchdog is None or loop.stop_reason is not None:
+        return
+    positions = targets.positions()
+    paused = loop.pool.controls.pause.is_set()
+    if loop.watchdog.observe(loop.elapsed, positions, paused) is None:
+        return
+    users = []
+    for user_id, ops in positions.items():
+        report = loop.user_progress.get(user_id)
+        users.append(StalledUser(user_id, ops, report.last_ops if report is not None else ()))
+    loop.stall = loop.watchdog.stall(loop.elapsed, users)
+    _stop(loop, StopReason.STALLED, loop.elapsed)
 
 
 def _start_together(loop: _Loop) -> None:
@@ -143,7 +185,7 @@ def _start_together(loop: _Loop) -> None:
     if go is None:
         return
     ready: set[int] = set()
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = loop.now() + READY_TIMEOUT_S
     expected = {spec.worker_idx for spec in loop.pool.specs}
     while not expected <= ready | loop.done and not loop.abort.is_set():
         for message in loop.pool.receive(_POLL_S):
@@ -152,7 +194,7 @@ def _start_together(loop: _Loop) -> None:
             else:
                 _handle(loop, message)
         _check_workers(loop)
-        if time.monotonic() > deadline:
+        if loop.now() > deadline:
             loop.harness_errors.append(f"workers not ready within {READY_TIMEOUT_S:.0f} s")
             _stop(loop, StopReason.HARNESS, 0.0)
             break
@@ -172,6 +214,8 @@ def _stop(loop: _Loop, reason: str, elapsed: float) -> None:
         loop.stop_reason = reason
         loop.stopped_at = elapsed
         loop.pool.controls.stop.set()
+        if loop.faults is not None:
+            loop.faults.end_locks()
 
 
 def _check_stop(loop: _Loop, elapsed: float) -> None:

@@ -5,7 +5,7 @@ The spec is a comma-separated list of faults::
     kill=every:DURATION                        SIGKILL one worker process
     lock=every:DURATION:hold:DURATION[:db:N]   hold BEGIN IMMEDIATE on a database
 
-with durations a number and a unit, ``ms``, ``s`` or ``m`` (``500ms``, ``2s``, ``1.5m``).
+with durations a number and a unit, ``ms``, ``s``, ``m`` or ``h`` (``500ms``, ``2s``, ``1.5m``).
 For example ``kill=every:20s,lock=every:30s:hold:12s`` kills a worker every 20 s and every
 30 s write-locks a database for 12 s. A lock picks its database from the fault's own stream
 unless ``db:N`` pins it. The first injection of each fault comes one period into the run.
@@ -39,12 +39,12 @@ __all__ = [
 
 FAULTS_GRAMMAR = (
     "must be comma-separated faults, each kill=every:DURATION or "
-    "lock=every:DURATION:hold:DURATION[:db:N], a DURATION being a number with ms, s or m "
+    "lock=every:DURATION:hold:DURATION[:db:N], a DURATION being a number with ms, s, m or h "
     "(e.g. kill=every:20s,lock=every:30s:hold:12s)"
 )
 
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _KEYS = {"kill": (("every",), ()), "lock": (("every", "hold"), ("db",))}
 
 
@@ -85,10 +85,13 @@ def parse_faults(text: str, name: str = "STRESS_FAULTS") -> tuple[FaultSpec, ...
 
 
 def parse_duration(text: str) -> float:
-    """``500ms``, ``2s``, ``1.5m`` in seconds; raises ValueError for anything else."""
+    """``500ms``, ``2s``, ``1.5m``, ``2h`` in seconds; raises ValueError for anything else.
+
+    The one duration syntax of the simulator: fault specs and ``STRESS_DURATION`` use it.
+    """
     match = _DURATION.fullmatch(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a duration (a number with ms, s or m, e.g. 2s)")
+        raise ValueError(f"{text!r} is not a duration (a number with ms, s, m or h, e.g. 2s)")
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 

@@ -378,11 +378,16 @@ class FaultInjector:
                 event.effect = effect
         self._holders = running
 
-    def close(self) -> None:
-        """End every lock holder still running (the run is over)."""
+    def end_locks(self) -> None:
+        """End every lock holder still running: the run is stopping, and users waiting out
+        the busy timeout for its lock must not keep it from stopping on time."""
         for holder, event in self._holders:
             event.effect = holder.stop()
         self._holders = []
+
+    def close(self) -> None:
+        """End every lock holder still running (the run is over)."""
+        self.end_locks()
         for pid, event in self._killed.items():
             if event.effect == _SENT.format(pid=pid):
                 # Never seen as a death: its final report had come in (users done, or the

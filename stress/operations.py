@@ -13,7 +13,10 @@ from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.profiles import OpKind
 from stress.workload import PlannedOp
 
-__all__ = ["OpResult", "execute"]
+__all__ = ["INTERRUPTED", "OpResult", "execute"]
+
+#: The store's error class of an operation stopped by :meth:`MetaDb.interrupt`.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(slots=True)
@@ -25,6 +28,14 @@ class OpResult:
     message: str | None = None
     #: What the store answered a write op (ids, status and the JSON it acknowledged).
     written: WriteOutcome | BatchOutcome | None = None
+    #: The store's class of a failure (:data:`stress.metadb.ERROR_CLASSES`), e.g.
+    #: ``engine_refused`` behind a spooled write; None when the op succeeded.
+    cause: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by the run's deadline (:meth:`MetaDb.interrupt`): neither done nor failed."""
+        return self.cause == INTERRUPTED
 
 
 def _engine_class(error: EngineError) -> str:
@@ -37,12 +48,20 @@ def _engine_class(error: EngineError) -> str:
     return "other"
 
 
+def _failed(error: EngineError) -> OpResult:
+    return OpResult(
+        False, error_class=_engine_class(error), message=str(error), cause=error.error_class
+    )
+
+
 def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
     if outcome.status == "persisted":
         return OpResult(True, len(op.rows), written=outcome)
     error_class = "spooled" if outcome.status == "spooled" else "other"
     message = f"{outcome.error_class}: {outcome.reason}"
-    return OpResult(False, error_class=error_class, message=message, written=outcome)
+    return OpResult(
+        False, error_class=error_class, message=message, written=outcome, cause=outcome.error_class
+    )
 
 
 def _insert(store: MetaDb, op: PlannedOp) -> OpResult:
@@ -61,7 +80,7 @@ def _read(store: MetaDb, op: PlannedOp) -> OpResult:
         else:
             result = store.query(query.sql, query.params)
     except EngineError as error:
-        return OpResult(False, error_class=_engine_class(error), message=str(error))
+        return _failed(error)
     return OpResult(True, rows_queried=len(result.rows))
 
 
@@ -85,7 +104,7 @@ def _schema_ddl(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
             conn.execute(f"DROP TABLE {name}")
         MetaDb.open(store.path, store.home, store.options).close()
     except EngineError as error:
-        return OpResult(False, error_class=_engine_class(error), message=str(error))
+        return _failed(error)
     if found != op.ddl_rows:
         message = f"scratch table {name}: wrote {op.ddl_rows} rows, read back {found}"
         return OpResult(False, error_class="integrity", message=message)

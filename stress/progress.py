@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
+from stress.operations import INTERRUPTED
+from stress.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS
 from stress.stats import ERROR_CLASSES, LiveFigures
+from stress.users import SCHEDULE_LAG, STORE_ERROR_COUNTER
 
 __all__ = [
     "ProgressReporter",
@@ -123,17 +127,20 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def format_results_block(results: Mapping[str, Any], stop_reason: str, run_dir: str) -> str:
-    """The final block: totals, rates, latency (ms), a table by op, errors by class, artifacts.
-
-    ``results`` is :meth:`stress.stats.StatsAggregator.results`' output.
+def format_results_block(summary: Mapping[str, Any]) -> str:
+    """The final block of a run's ``summary.json``: how it stopped, totals, rates, latency
+    (ms), a table by op, errors by class and by the store's cause, and each of crashes, a
+    stall, disk-budget substitutions, open-loop figures, backpressure and peak resources
+    when there is something to say; last, where the artifacts are.
     """
+    results = summary["results"]
     latency = results["latency_ms"]
+    ops = _op_counts(summary)
     lines = [
-        f"stopped      {stop_reason} after {format_duration(results['actual_duration_secs'])}",
-        f"operations   {results['total_operations']:,} "
-        f"({results['failed_operations']:,} failed)  "
-        f"{results['throughput_ops_per_sec']:,.1f} ops/s",
+        f"stopped      {summary['stop_reason']} after "
+        f"{format_duration(results['actual_duration_secs'])}{_stop_detail(summary)}",
+        f"operations   {ops.total:,} ({ops.detail()})  {ops.per_s:,.1f} ops/s",
+        *_unreported_line(ops),
         f"rows         {results['total_rows_inserted']:,} inserted  "
         f"{results['insert_rows_per_sec']:,.1f} rows/s",
         "latency ms   "
@@ -141,10 +148,164 @@ def format_results_block(results: Mapping[str, Any], stop_reason: str, run_dir: 
         "",
         *_op_table(results),
         "",
-        f"errors       {_errors_line(results['errors_by_class'])}",
-        f"artifacts    {run_dir}",
+        f"errors       {_errors_line(summary, ops.total)}",
+        *_causes_lines(results, ops.total),
+        *_stall_lines(summary),
+        *_substitution_lines(summary, ops.substituted),
+        *_pacing_lines(summary),
+        *_backpressure_lines(summary),
+        *_resources_lines(results),
+        f"artifacts    {summary['run_dir']}",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _OpCounts:
+    """The run's ops as its users recorded them, and as the stats saw them."""
+
+    #: Ops the users took from their plans (run, substituted or skipped).
+    total: int
+    #: Ops in the stats (every op run).
+    recorded: int
+    failed: int
+    interrupted: int
+    skipped: int
+    substituted: int
+    per_s: float
+
+    @property
+    def unreported(self) -> int:
+        """Ops their worker ran after its last report, before it was killed."""
+        return max(0, self.total - self.recorded - self.skipped)
+
+    def detail(self) -> str:
+        parts = [f"{self.failed:,} failed"]
+        parts += [f"{self.skipped:,} skipped"] if self.skipped else []
+        shown = ", ".join(parts)
+        if self.interrupted:
+            shown += f"; {self.interrupted:,} more interrupted at the stop, rolled back"
+        return shown
+
+
+def _op_counts(summary: Mapping[str, Any]) -> _OpCounts:
+    results, users = summary["results"], summary.get("users") or []
+    recorded = int(results["total_operations"])
+    skipped = sum(int(user.get("skipped", 0)) for user in users)
+    interrupted = int(results.get("interrupted", 0))
+    total = sum(int(user["ops_executed"]) for user in users) if users else recorded
+    total = max(total, recorded + skipped)
+    duration = float(results["actual_duration_secs"])
+    return _OpCounts(
+        total,
+        recorded,
+        int(results["failed_operations"]),
+        interrupted,
+        skipped,
+        sum(int(user.get("substitutions", 0)) for user in users),
+        total / duration if duration > 0 else 0.0,
+    )
+
+
+def _unreported_line(ops: _OpCounts) -> list[str]:
+    if not ops.unreported:
+        return []
+    return [
+        f"             {ops.unreported:,} of them ran after their worker's last report (it was "
+        "killed): counted, not in the figures below"
+    ]
+
+
+# Units of the values each backpressure cause limits.
+_CAUSE_UNITS = {"memory": "MB", "cpu": "% of one core", "wal": "MB", "disk": "MB"}
+
+
+def _stop_detail(summary: Mapping[str, Any]) -> str:
+    """Why a ``ResourceLimit`` or ``Stalled`` stop happened, after a colon."""
+    reason = summary["stop_reason"]
+    stall = summary.get("stall")
+    if reason == "Stalled" and stall:
+        return (
+            f": no user completed an op for {stall['no_progress_s']:.1f} s "
+            f"(from {stall['since_s']:.1f} s; bound {stall['bound_s']:g} s)"
+        )
+    if reason != "ResourceLimit":
+        return ""
+    backpressure = summary.get("backpressure") or {}
+    causes = backpressure.get("stalled_by") or []
+    if not causes:
+        return ": the resource was not recorded"
+    limits = backpressure.get("limits", {})
+    named = ", ".join(
+        f"{cause} above {limits.get(cause, 0):,g} {_CAUSE_UNITS.get(cause, '')}".rstrip()
+        for cause in causes
+    )
+    return f": {named}, users paused longer than {backpressure.get('max_stall_s', 0):g} s"
+
+
+def _stall_lines(summary: Mapping[str, Any]) -> list[str]:
+    stall = summary.get("stall")
+    if not stall:
+        return []
+    last = "; ".join(
+        f"user {user['user_id']} {user['last_ops'][-1] if user['last_ops'] else 'no op yet'}"
+        for user in stall["users"]
+    )
+    return [f"stall        last ops: {last}"]
+
+
+def _substitution_lines(summary: Mapping[str, Any], substituted: int) -> list[str]:
+    if not substituted:
+        return []
+    over_s = float((summary.get("backpressure") or {}).get("disk_over_s", 0.0))
+    return [
+        f"substituted  {substituted:,} writes ran as selects: the disk budget was spent "
+        f"for {over_s:.1f} s"
+    ]
+
+
+def _pacing_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Open-loop target vs achieved rate, schedule lag, late, skipped and over-limit ops."""
+    results, open_loop = summary["results"], summary.get("open_loop")
+    counters: Mapping[str, int] = results.get("counters", {})
+    over = int(counters.get(OVER_LIMIT_OPS, 0))
+    limit = (summary.get("config") or {}).get("latency_limit_ms")
+    over_text = f"{over:,} over the {limit:g} ms latency limit" if over and limit else ""
+    if not open_loop:
+        return [f"limit        {over_text}"] if over_text else []
+    lag = _worst_p99(results.get("metrics", {}).get(SCHEDULE_LAG, {}))
+    parts = [
+        f"target {open_loop['target_ops_per_sec']:,.1f} ops/s, achieved "
+        f"{open_loop['achieved_ops_per_sec']:,.1f}",
+        f"schedule lag p99 up to {lag:.3f} ms",
+        f"{open_loop[LATE_OPS]:,} late",
+        f"{open_loop[SKIPPED_OPS]:,} skipped",
+    ]
+    return [f"open loop    {'; '.join(parts + ([over_text] if over_text else []))}"]
+
+
+def _worst_p99(by_class: Mapping[str, Mapping[str, Mapping[str, float]]]) -> float:
+    return max((op["p99"] for ops in by_class.values() for op in ops.values()), default=0.0)
+
+
+def _backpressure_lines(summary: Mapping[str, Any]) -> list[str]:
+    backpressure = summary.get("backpressure") or {}
+    paused = float(backpressure.get("paused_s", 0.0))
+    if paused <= 0:
+        return []
+    by_cause = backpressure.get("paused_s_by_cause", {})
+    held = ", ".join(f"{cause} {secs:.1f} s" for cause, secs in by_cause.items() if secs > 0)
+    return [f"backpressure users paused {paused:.1f} s ({held})"]
+
+
+def _resources_lines(results: Mapping[str, Any]) -> list[str]:
+    if "peak_memory_mb" not in results:
+        return []
+    return [
+        f"resources    peak memory {results['peak_memory_mb']:,.1f} MB  "
+        f"cpu {results['peak_cpu_percent']:,.0f}% of one core  load {results['peak_load']:.2f}  "
+        f"disk {results['disk_used_mb']:,.1f} MB"
+    ]
 
 
 # (key in a latency summary, label shown)
@@ -184,9 +345,64 @@ def _op_table(results: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _errors_line(errors_by_class: Mapping[str, int]) -> str:
-    """``busy 3, lock_timeout 1`` in :data:`ERROR_CLASSES` order, or ``none``."""
+def _errors_line(summary: Mapping[str, Any], total_ops: int) -> str:
+    """``busy 3 (0.1% of ops), ...`` in :data:`ERROR_CLASSES` order, then crashes and harness
+    errors (told in full below the block); ``none`` only when there is none of them."""
+    errors_by_class: Mapping[str, int] = summary["results"]["errors_by_class"]
     order = [name for name in ERROR_CLASSES if name in errors_by_class]
     order += sorted(set(errors_by_class) - set(ERROR_CLASSES))
-    shown = [f"{name} {errors_by_class[name]:,}" for name in order if errors_by_class[name]]
+    shown = [
+        f"{name} {errors_by_class[name]:,}{_share(errors_by_class[name], total_ops)}"
+        for name in order
+        if errors_by_class[name]
+    ]
+    problems = _problems(summary)
+    if problems:
+        shown = [", ".join(shown) if shown else "none from the store", f"{problems} (below)"]
+        return "; ".join(shown)
     return ", ".join(shown) if shown else "none"
+
+
+def _problems(summary: Mapping[str, Any]) -> str:
+    crashes = len(summary.get("crashes") or [])
+    harness = len(summary.get("harness_errors") or [])
+    harness += sum(1 for user in summary.get("users") or [] if user.get("harness_error"))
+    parts = [f"{crashes} worker crash{'es' if crashes > 1 else ''}"] if crashes else []
+    parts += [f"{harness} harness error{'s' if harness > 1 else ''}"] if harness else []
+    return ", ".join(parts)
+
+
+def _share(count: int, total: int) -> str:
+    return f" ({100 * count / total:.0f}% of ops)" if total else ""
+
+
+#: What each of the store's error classes means, for the ``causes`` line.
+_CAUSE_HINTS = {
+    "engine_refused": "the engine refused to open the file (turso refuses a second process "
+    "on the same file)",
+    "lock_timeout": "a write lock was held longer than the busy timeout",
+    "busy": "the engine gave up on a lock at once (a snapshot conflict, or no busy timeout)",
+    "disk_full": "the disk is full",
+    "io_error": "the disk or file system failed a read or a write",
+    "read_only": "the database or its folder is read-only",
+    "corrupt": "the database file is damaged",
+}
+
+
+def _causes_lines(results: Mapping[str, Any], total_ops: int) -> list[str]:
+    """The store's own error classes behind the failed ops, most frequent first."""
+    counters: Mapping[str, int] = results.get("counters", {})
+    causes = {
+        name.removeprefix(STORE_ERROR_COUNTER): count
+        for name, count in counters.items()
+        if name.startswith(STORE_ERROR_COUNTER) and count
+    }
+    causes.pop(INTERRUPTED, None)  # counted with the operations, not a failure
+    lines: list[str] = []
+    for cause, count in sorted(causes.items(), key=lambda item: (-item[1], item[0])):
+        hint = _CAUSE_HINTS.get(cause)
+        lines.append(
+            f"{'causes' if not lines else '':<13}{cause} {count:,}{_share(count, total_ops)}"
+            + (f": {hint}" if hint else "")
+        )
+    return lines

@@ -195,7 +195,13 @@ def _exit_code(result: CoordinatorResult) -> int:
         return EXIT_INTERRUPTED
     # A crash is a finding even when the worker was restarted and the run went on.
     failed = result.harness_errors or result.crashes or any(u.harness_error for u in result.users)
-    ends_badly = (StopReason.CRASH, StopReason.RESOURCE, StopReason.HARNESS, StopReason.INVARIANT)
+    ends_badly = (
+        StopReason.CRASH,
+        StopReason.RESOURCE,
+        StopReason.HARNESS,
+        StopReason.INVARIANT,
+        StopReason.STALLED,
+    )
     if failed or result.stop_reason in ends_badly:
         return EXIT_FAILURE
     return EXIT_CLEAN
@@ -243,6 +249,7 @@ def build_summary(
     results.update(resources)
     results["crashed"] = result.stop_reason == StopReason.CRASH
     users = sorted(result.users, key=lambda u: u.user_id)
+    results["interrupted"] = sum(u.interrupted for u in users)
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
         "stop_reason": result.stop_reason,
@@ -261,6 +268,7 @@ def build_summary(
                 "ops_executed": u.ops_executed,
                 "substitutions": len(u.substitutions),
                 "skipped": len(u.skipped),
+                "interrupted": u.interrupted,
                 "harness_error": u.harness_error,
                 "last_ops": u.last_ops,
             }
@@ -268,6 +276,7 @@ def build_summary(
         ],
         "harness_errors": result.harness_errors,
         "crashes": [crash.to_dict() for crash in result.crashes],
+        "stall": result.stall.to_dict() if result.stall is not None else None,
         "open_loop": open_loop_section(facts.settings, results),
         **(sections or {}),
         "environment": environment(facts.settings),
@@ -344,7 +353,9 @@ def run_simulation(
     recorded = replay.faults if replay is not None else None
     faults = injector_for_run(settings.faults, fault_specs, seed, specs, recorded)
     by_count = replay is not None or settings.max_ops_per_user is not None
-    clock = RunClock(None if by_count else settings.duration, settings.log_interval)
+    clock = RunClock(
+        None if by_count else settings.duration, settings.log_interval, settings.max_no_progress_s
+    )
     monitor = monitor_for_run(settings, places, pool)
     progress = ProgressReporter(stream, clock.duration_s, None)
     with monitor.running():
@@ -361,7 +372,7 @@ def run_simulation(
     summary["verification"] = verification.to_dict()
     write_json_atomic(run_dir / "summary.json", summary)
     write_json_atomic(run_dir / "replay.json", replay_doc)
-    print(format_results_block(summary["results"], result.stop_reason, str(run_dir)), file=stream)
+    print(format_results_block(summary), file=stream)
     _report_problems(stream, result)
     _report_faults(stream, faults)
     print(format_verification(verification), file=stream)

@@ -35,12 +35,13 @@ from stress.pacing import (
 )
 from stress.profiles import WRITE_OPS
 from stress.stats import StatsRecorder
-from stress.workload import PlanDigest, PlannedOp, UserPlan, substitute_read
+from stress.workload import PlanAbandoned, PlanDigest, PlannedOp, UserPlan, substitute_read
 
 __all__ = [
     "BACKPRESSURE_WAIT",
     "SCHEDULE_LAG",
     "SERVICE",
+    "STORE_ERROR_COUNTER",
     "Controls",
     "Flag",
     "UserProgress",
@@ -53,6 +54,10 @@ __all__ = [
 SERVICE = "service"
 SCHEDULE_LAG = "schedule_lag"
 BACKPRESSURE_WAIT = "backpressure_wait"
+
+#: Prefix of the counters (``results["counters"]``) of failed ops by the store's own error
+#: class, e.g. ``store_error.engine_refused``: what is behind a ``spooled`` or ``engine`` error.
+STORE_ERROR_COUNTER = "store_error."
 
 _LAST_OPS = 10
 _PAUSE_POLL_S = 0.05
@@ -87,6 +92,9 @@ class UserResult:
     substitutions: list[int] = field(default_factory=list)
     #: Op indexes skipped by the latency limit (open loop).
     skipped: list[int] = field(default_factory=list)
+    #: Ops in flight at the stop that the run interrupted (rolled back, never acknowledged;
+    #: not in ``ops_executed``: the plan ends before them).
+    interrupted: int = 0
     #: Traceback of an unexpected exception: a harness error, not a store failure.
     harness_error: str | None = None
     last_ops: list[str] = field(default_factory=list)
@@ -140,6 +148,7 @@ class UserRunner:
         self._last_ops: deque[tuple[int, str, int]] = deque(maxlen=_LAST_OPS)
         if spec.resume is not None:
             self._resume(spec.resume)
+        plan.stop_on(controls.stop)
 
     def _resume(self, point: ResumePoint) -> None:
         self.plan.resume_at(point.ops, point.consumed)
@@ -155,6 +164,8 @@ class UserRunner:
                 self._open_loop()
             else:
                 self._closed_loop()
+        except PlanAbandoned:
+            pass  # the stop came while an op was drawn: it never ran, nothing records it
         except Exception:
             self.result.harness_error = traceback.format_exc()
         finally:
@@ -194,6 +205,8 @@ class UserRunner:
                 if stop.is_set():
                     return
             op = plan.next_op()
+            if stop.is_set():
+                return  # drawn, never run: the stop came first
             self._run_one(op, None)
             if op.think_s > 0 and self.clock.wait(stop, op.think_s):
                 return
@@ -211,6 +224,8 @@ class UserRunner:
             if stop.is_set():
                 return
             op = self.plan.next_op()
+            if stop.is_set():
+                return  # drawn, never run: the stop came first
             if self._skip(op, clock.now() - due):
                 self._skip_one(op)
             else:
@@ -254,6 +269,12 @@ class UserRunner:
             ledger.outcome_of(op.index, result.written)
         # An OpKind is a str (StrEnum): using it as the name avoids the enum's slow .value.
         kind: str = executed.kind
+        if result.interrupted:
+            # Cut short by the stop, rolled back: not one of the ops run (as if the stop had
+            # come before it), so the replay stops before it too. Its rows are in the ledger
+            # and the spool; its time says nothing about the store.
+            self.result.interrupted += 1
+            return
         self._record(kind, result, (started, ended), due)
         if substituted:
             self.result.substitutions.append(op.index)
@@ -283,6 +304,8 @@ class UserRunner:
             recorder.count(OVER_LIMIT_OPS)
         if result.error_class is not None:
             recorder.record_error(user_class, kind, result.error_class, result.message or "")
+        if result.cause is not None:
+            recorder.count(STORE_ERROR_COUNTER + result.cause)
 
     def _skip_one(self, op: PlannedOp) -> None:
         """An op too late to matter: it takes its place in the plan and digest, unexecuted."""

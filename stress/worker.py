@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ __all__ = [
 
 
 _READY_POLL_S = 0.01
+#: From the stop on, how often the users' ops in flight are interrupted again, in seconds.
+_INTERRUPT_EVERY_S = 0.02
 
 
 class ReportQueue(Protocol):
@@ -107,14 +110,37 @@ def run_worker(
         _wait_for_go(spec, controls, reports)
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(spec.report_interval_s)
-                if thread.is_alive():
-                    progress = tuple(runner.progress() for runner in runners)
-                    reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
+        _watch(spec, controls, reports, recorder, list(zip(runners, threads, strict=True)))
     results: list[UserResult] = [runner.result for runner in runners]
     reports.put(("done", spec.worker_idx, recorder.drain(), results))
+
+
+def _watch(
+    spec: WorkerSpec,
+    controls: Controls,
+    reports: ReportQueue,
+    recorder: StatsRecorder,
+    users: list[tuple[UserRunner, threading.Thread]],
+) -> None:
+    """Report every interval until the users end; from the stop on, interrupt their ops.
+
+    A user sees the stop before its next op, but an op in flight (a 50,000-row batch) can run
+    for seconds: its statement is interrupted, again every :data:`_INTERRUPT_EVERY_S` (an
+    engine interrupts only a statement running at that instant), until every user is gone.
+    """
+    stop = controls.stop
+    next_report = time.monotonic() + spec.report_interval_s
+    while alive := [(runner, thread) for runner, thread in users if thread.is_alive()]:
+        if stop.is_set():
+            for runner, _ in alive:
+                runner.store.interrupt()
+            alive[0][1].join(_INTERRUPT_EVERY_S)
+            continue
+        stop.wait(max(0.0, next_report - time.monotonic()))
+        if time.monotonic() >= next_report and not stop.is_set():
+            progress = tuple(runner.progress() for runner, _ in users)
+            reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
+            next_report += spec.report_interval_s
 
 
 def _wait_for_go(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import xxhash
 
+from stress.controls import Flag
 from stress.draws import Draws, user_seed_sequence
 from stress.metadb import ANALYTICS, AnalyticsQuery
 from stress.payloads import row_factory
@@ -24,6 +25,7 @@ from stress.profiles import OP_ORDER, OpKind, Profile
 
 __all__ = [
     "PLAN_FORMAT_VERSION",
+    "PlanAbandoned",
     "PlanDigest",
     "PlanLimits",
     "PlannedOp",
@@ -39,6 +41,16 @@ PLAN_FORMAT_VERSION = 2
 _RECENT = "recent_rows"
 _POINT = "point_lookup"
 _SNAPSHOT_SHARE = 0.25
+#: Rows of a bulk insert drawn between two looks at the stop flag (about 20 ms of drawing).
+_STOP_CHECK_ROWS = 1000
+
+
+class PlanAbandoned(Exception):
+    """The run stopped while a bulk op's rows were drawn: the op is dropped, never run.
+
+    Drawing 50,000 rows takes about a second, and a run must stop within one. The plan is
+    not drawn from again: its stream is part-way into an op no one will see.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,14 @@ class UserPlan:
         self._single_sums = profile.cumulative_table_weights(OpKind.SINGLE_INSERT)
         self._seed = (global_seed, user_id)
         self._next_index = 0
+        self._stop: Flag | None = None
+
+    def stop_on(self, flag: Flag) -> None:
+        """From now on, raise :class:`PlanAbandoned` mid-draw of a bulk op once ``flag`` is set.
+
+        What is planned does not change: only whether a drawing is finished.
+        """
+        self._stop = flag
 
     def resume_at(self, index: int, consumed: int) -> None:
         """Continue as if ``index`` ops had been drawn, using ``consumed`` uniforms.
@@ -185,10 +205,7 @@ class UserPlan:
         if kind is OpKind.BULK_INSERT:
             table = self.profile.pick_table(kind, draws.uniform())
             count = draws.integer(*self._batch)
-            factory = row_factory(table)
-            return PlannedOp(
-                index, kind, table, 0.0, tuple(factory.make(draws) for _ in range(count))
-            )
+            return PlannedOp(index, kind, table, 0.0, self._bulk_rows(table, count))
         if kind is OpKind.SIMPLE_SELECT:
             return self._draw_select(index)
         if kind is OpKind.AGGREGATE or kind is OpKind.COMPLEX_JOIN:
@@ -199,6 +216,17 @@ class UserPlan:
             return PlannedOp(index, kind, None, 0.0, query=query)
         ddl_columns, ddl_rows = draws.integer(1, 4), draws.integer(1, 10)
         return PlannedOp(index, kind, None, 0.0, ddl_columns=ddl_columns, ddl_rows=ddl_rows)
+
+    def _bulk_rows(self, table: str, count: int) -> tuple[dict[str, Any], ...]:
+        factory, draws, stop = row_factory(table), self.draws, self._stop
+        if stop is None or count <= _STOP_CHECK_ROWS:
+            return tuple(factory.make(draws) for _ in range(count))
+        rows: list[dict[str, Any]] = []
+        for start in range(0, count, _STOP_CHECK_ROWS):
+            if stop.is_set():
+                raise PlanAbandoned()
+            rows.extend(factory.make(draws) for _ in range(min(_STOP_CHECK_ROWS, count - start)))
+        return tuple(rows)
 
     def _draw_select(self, index: int) -> PlannedOp:
         draws = self.draws

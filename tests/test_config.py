@@ -137,7 +137,8 @@ def test_unknown_engine_lists_the_valid_ones(value: str) -> None:
 
 def test_error_messages_match_the_documented_form() -> None:
     assert _error({"STRESS_DURATION": "-5"}) == (
-        "STRESS_DURATION=-5: must be a number of seconds above 0 (e.g. 30)"
+        "STRESS_DURATION=-5: must be a duration above 0: a number of seconds or a number "
+        "with ms, s, m or h (e.g. 30, 90s, 30m, 2h)"
     )
     assert _error({"STRESS_THINK_MIN_MS": "300"}) == (
         "STRESS_THINK_MIN_MS=300: must be at most STRESS_THINK_MAX_MS (200)"
@@ -342,3 +343,20 @@ def test_readme_table_is_the_generated_one() -> None:
     assert between.strip() == settings_table_markdown().strip(), (
         "README.md's settings table is stale: paste `stress settings` between the markers"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("45", 45.0), ("2.5", 2.5), ("500ms", 0.5)],
+)
+def test_duration_takes_plain_seconds_or_a_unit(text: str, seconds: float) -> None:
+    assert load_settings({"STRESS_DURATION": text}).duration == seconds
+    assert load_settings({}, {"duration": text}).duration == seconds
+
+
+@pytest.mark.parametrize("text", ["10x", "2 hours", "0s", "-3m", "h", "1e400"])
+def test_a_bad_duration_is_one_line_naming_the_units(text: str) -> None:
+    message = _error({}, {"duration": text})
+    assert message.startswith(f"--duration={text}: must be a duration above 0")
+    assert "90s, 30m, 2h" in message
+    assert "\n" not in message

@@ -118,10 +118,16 @@ def _results() -> dict[str, Any]:
     return aggregator.results(12.34)
 
 
+def _summary(
+    results: dict[str, Any], stop_reason: str, run_dir: str, **extra: Any
+) -> dict[str, Any]:
+    return {"results": results, "stop_reason": stop_reason, "run_dir": run_dir, **extra}
+
+
 def test_results_block_holds_the_numbers_and_where_the_artifacts_are() -> None:
     results = _results()
 
-    block = format_results_block(results, "DurationElapsed", "/runs/2024-05-01T10-00-00")
+    block = format_results_block(_summary(results, "DurationElapsed", "/runs/2024-05-01T10-00-00"))
 
     assert "DurationElapsed after 12.3s" in block
     assert "1,234 (34 failed)" in block
@@ -135,7 +141,7 @@ def test_results_block_holds_the_numbers_and_where_the_artifacts_are() -> None:
 
 
 def test_results_block_table_by_op_is_aligned() -> None:
-    block = format_results_block(_results(), "DurationElapsed", "/runs/x")
+    block = format_results_block(_summary(_results(), "DurationElapsed", "/runs/x"))
     lines = block.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("op "))
     table = lines[start : start + 3]
@@ -148,7 +154,128 @@ def test_results_block_table_by_op_is_aligned() -> None:
 def test_results_block_says_none_when_there_were_no_errors() -> None:
     results = StatsAggregator().results(1.0)
 
-    block = format_results_block(results, "UserAbort", "/runs/y")
+    block = format_results_block(_summary(results, "UserAbort", "/runs/y"))
 
     assert "errors       none" in block
     assert "0 (0 failed)" in block
+
+
+def _user(user_id: int, ops: int, **extra: Any) -> dict[str, Any]:
+    return {"user_id": user_id, "class": "inserter", "ops_executed": ops, "last_ops": [], **extra}
+
+
+def test_a_crash_is_not_errors_none() -> None:
+    crash = {"worker_idx": 1, "pid": 42, "signal": "SIGKILL"}
+    block = format_results_block(
+        _summary(StatsAggregator().results(1.0), "CrashDetected", "/r", crashes=[crash])
+    )
+    assert "errors       none from the store; 1 worker crash (below)" in block
+
+
+def test_operations_come_from_what_the_users_recorded() -> None:
+    # 1,234 ops reached the stats; the users' journals say 1,300 ran (a killed worker's
+    # last 66 never made it into a report).
+    users = [_user(0, 700), _user(1, 600)]
+    block = format_results_block(_summary(_results(), "DurationElapsed", "/r", users=users))
+    assert "operations   1,300 (34 failed)" in block
+    assert "66 of them ran after their worker's last report" in block
+
+
+def test_interrupted_ops_are_shown_apart() -> None:
+    results = {**_results(), "interrupted": 3}
+    users = [_user(0, 1_234, interrupted=3)]
+    block = format_results_block(_summary(results, "DurationElapsed", "/r", users=users))
+    assert "1,234 (34 failed; 3 more interrupted at the stop, rolled back)" in block
+    assert "ran after their worker's last report" not in block
+
+
+def test_a_resource_limit_names_the_resource() -> None:
+    backpressure = {
+        "stalled_by": ["memory"],
+        "limits": {"memory": 4096.0, "cpu": 180.0, "wal": 512.0, "disk": 2048.0},
+        "max_stall_s": 60.0,
+        "paused_s": 61.0,
+        "paused_s_by_cause": {"memory": 61.0, "cpu": 0.0, "wal": 0.0},
+    }
+    summary = _summary(_results(), "ResourceLimit", "/r", backpressure=backpressure)
+    block = format_results_block(summary)
+    assert "ResourceLimit after 12.3s: memory above 4,096 MB, users paused longer than 60 s" in (
+        block
+    )
+    assert "backpressure users paused 61.0 s (memory 61.0 s)" in block
+
+
+def test_engine_refusals_are_named_with_their_share_of_ops() -> None:
+    recorder = StatsRecorder()
+    for index in range(100):
+        refused = index < 44
+        recorder.record_op("inserter", "single_insert", 1_000, not refused)
+        if refused:
+            recorder.record_error("inserter", "single_insert", "spooled", "engine_refused: ...")
+            recorder.count("store_error.engine_refused")
+    aggregator = StatsAggregator()
+    aggregator.merge(recorder.drain())
+    block = format_results_block(_summary(aggregator.results(1.0), "DurationElapsed", "/r"))
+    assert "errors       spooled 44 (44% of ops)" in block
+    assert "causes       engine_refused 44 (44% of ops): the engine refused to open the file" in (
+        block
+    )
+    assert "turso refuses a second process on the same file" in block
+
+
+def test_substitutions_open_loop_limits_and_resources_are_shown() -> None:
+    results = {
+        **_results(),
+        "counters": {"late_ops": 7, "skipped_ops": 5, "over_limit_ops": 9},
+        "metrics": {"schedule_lag": {"inserter": {"bulk_insert": {"p99": 12.5}}}},
+        "peak_memory_mb": 312.4,
+        "peak_cpu_percent": 150.0,
+        "peak_load": 3.21,
+        "disk_used_mb": 45.25,
+    }
+    open_loop = {
+        "target_ops_per_sec": 500.0,
+        "achieved_ops_per_sec": 480.2,
+        "late_ops": 7,
+        "skipped_ops": 5,
+        "over_limit_ops": 9,
+    }
+    users = [_user(0, 1_239, substitutions=10, skipped=5)]
+    summary = _summary(
+        results,
+        "DurationElapsed",
+        "/r",
+        users=users,
+        open_loop=open_loop,
+        config={"latency_limit_ms": 100.0},
+        backpressure={"disk_over_s": 3.25, "paused_s": 0.0},
+    )
+    block = format_results_block(summary)
+    assert "operations   1,239 (34 failed, 5 skipped)" in block
+    assert "substituted  10 writes ran as selects: the disk budget was spent for 3.2 s" in block
+    assert (
+        "open loop    target 500.0 ops/s, achieved 480.2; schedule lag p99 up to 12.500 ms; "
+        "7 late; 5 skipped; 9 over the 100 ms latency limit"
+    ) in block
+    assert "resources    peak memory 312.4 MB  cpu 150% of one core  load 3.21  disk 45.2 MB" in (
+        block
+    )
+    assert "backpressure" not in block
+
+
+def test_a_stalled_run_says_for_how_long_and_the_users_last_ops() -> None:
+    stall = {
+        "at_s": 50.2,
+        "since_s": 20.0,
+        "no_progress_s": 30.2,
+        "bound_s": 30.0,
+        "users": [
+            {"user_id": 0, "ops_executed": 9, "last_ops": ["#8 bulk_insert"]},
+            {"user_id": 1, "ops_executed": 0, "last_ops": []},
+        ],
+    }
+    block = format_results_block(_summary(_results(), "Stalled", "/r", stall=stall))
+    assert "Stalled after 12.3s: no user completed an op for 30.2 s (from 20.0 s; bound 30 s)" in (
+        block
+    )
+    assert "stall        last ops: user 0 #8 bulk_insert; user 1 no op yet" in block

@@ -25,6 +25,7 @@ __all__ = [
     "ERROR_CLASSES",
     "Connection",
     "EngineName",
+    "Interrupted",
     "classify_failure",
     "configure_writes",
     "connect",
@@ -44,8 +45,17 @@ ERROR_CLASSES: tuple[str, ...] = (
     "read_only",
     "engine_refused",  # the engine will not do this at all (turso: a second process)
     "corrupt",
+    "interrupted",  # stopped by MetaDb.interrupt() (the run's deadline); rolled back
     "other",
 )
+
+
+class Interrupted(Exception):
+    """Raised by the store itself between two statements of an operation it was asked to
+    interrupt (an engine interrupts only the statement running at that moment)."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
 
 
 class Cursor(Protocol):
@@ -62,6 +72,7 @@ class Connection(Protocol):
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
     def executemany(self, sql: str, parameters: Any, /) -> Any: ...
     def close(self) -> None: ...
+    def interrupt(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -166,7 +177,7 @@ def is_store_failure(exc: BaseException) -> bool:
     """
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
         return False
-    if isinstance(exc, sqlite3.DatabaseError | OSError):
+    if isinstance(exc, sqlite3.DatabaseError | OSError | Interrupted):
         return True
     turso = _loaded_turso()
     if turso is None or not isinstance(exc, turso.DatabaseError):
@@ -187,6 +198,8 @@ def classify_failure(exc: BaseException, waited_ms: float, busy_timeout_ms: int)
     up at once (a snapshot conflict); ``waited_ms`` tells the two apart.
     """
     message = str(exc).lower()
+    if message == "interrupted" or "interrupted" in message.split(":")[0]:
+        return "interrupted"
     if "locked by another process" in message or "locking error" in message:
         return "engine_refused"
     if "database is locked" in message or "database is busy" in message or "busy" in message:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from stress.metadb.engines import (
     Connection,
     ConnectOptions,
     EngineName,
+    Interrupted,
     classify_failure,
     configure_writes,
     connect,
@@ -62,6 +64,9 @@ T = TypeVar("T")
 _INSERT_AUTO = {t: f"INSERT INTO {t} (row_json) VALUES (?)" for t in JSON_TABLES}
 _INSERT_WITH_ID = {t: f"INSERT INTO {t} (id, row_json) VALUES (?, ?)" for t in JSON_TABLES}
 _MAX_ID = {t: f"SELECT coalesce(max(id), 0) FROM {t}" for t in JSON_TABLES}
+#: Rows inserted per statement batch; between two, an interrupted write stops (the engine
+#: itself interrupts only the statement running at that instant, and each row is one).
+_INTERRUPT_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,11 @@ class MetaDb(TableWriters):
         self.home = Path(home) if home is not None else self.path.parent
         self.options = options if options is not None else StoreOptions()
         self._conn: Connection | None = None
+        #: The connection an operation is using now (either mode), for :meth:`interrupt`.
+        self._in_use: Connection | None = None
+        self._in_use_lock = threading.Lock()
+        #: Set by interrupt() while an operation runs; cleared when it ends.
+        self._interrupting = False
         self._allocator = make_allocator(
             self.options.ids, str(self.path.resolve()), self.options.id_block_size
         )
@@ -194,6 +204,38 @@ class MetaDb(TableWriters):
 
     @contextmanager
     def _raw_connection(self) -> Iterator[Connection]:
+        with self._opened() as conn:
+            with self._in_use_lock:
+                self._in_use = conn
+            try:
+                yield conn
+            finally:
+                with self._in_use_lock:
+                    self._in_use = None
+                    self._interrupting = False
+
+    def interrupt(self) -> None:
+        """Stop the statement the handle is running now, from another thread; else nothing.
+
+        The statement fails as a store failure of class ``interrupted``: a write in flight is
+        rolled back and spooled (never reported persisted), a read raises
+        :class:`EngineError`. Both engines support it (``sqlite3`` and ``pyturso``
+        ``Connection.interrupt``). SQLite does not interrupt a statement waiting out the busy
+        timeout for a lock, nor one started after this call: a caller that means to stop
+        calls it until its operation has returned.
+        """
+        with self._in_use_lock:
+            conn = self._in_use
+            if conn is not None:
+                self._interrupting = True
+                conn.interrupt()
+
+    def _check_interrupt(self) -> None:
+        if self._interrupting:
+            raise Interrupted()
+
+    @contextmanager
+    def _opened(self) -> Iterator[Connection]:
         if self.options.connection == "per-op":
             conn = self._open_connection()
             try:
@@ -309,7 +351,7 @@ class MetaDb(TableWriters):
         try:
             with self._raw_connection() as conn:
                 reserved = self._allocator.take(conn, table, len(row_jsons), transact)
-                ids = transact(conn, lambda c: _insert_rows(c, table, row_jsons, reserved))
+                ids = transact(conn, lambda c: self._insert_rows(c, table, row_jsons, reserved))
         except Exception as exc:
             if not is_store_failure(exc):
                 raise
@@ -331,6 +373,30 @@ class MetaDb(TableWriters):
                 table, status, len(row_jsons), kept, error.error_class, reason, tuple(row_jsons)
             )
         return BatchOutcome(table, "persisted", len(row_jsons), ids, row_jsons=tuple(row_jsons))
+
+    def _insert_rows(
+        self, conn: Connection, table: str, row_jsons: list[str], reserved: range | None
+    ) -> tuple[int, ...]:
+        if len(row_jsons) == 1:
+            if reserved is not None:
+                conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_jsons[0]))
+                return (reserved[0],)
+            return (int(conn.execute(_INSERT_AUTO[table], (row_jsons[0],)).lastrowid),)
+        if reserved is not None:
+            ids = tuple(reserved)
+            params: list[tuple[Any, ...]] = list(zip(ids, row_jsons, strict=True))
+            sql = _INSERT_WITH_ID[table]
+        else:
+            # Inside our write transaction nobody else inserts, and SQLite gives each new row
+            # max(id) + 1, so the batch's ids are the run that follows the current maximum.
+            base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
+            ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
+            params = [(row_json,) for row_json in row_jsons]
+            sql = _INSERT_AUTO[table]
+        for start in range(0, len(params), _INTERRUPT_CHUNK):
+            self._check_interrupt()
+            conn.executemany(sql, params[start : start + _INTERRUPT_CHUNK])
+        return ids
 
     def _spool(
         self, entries: list[spool.SpoolEntry], error: EngineError
@@ -475,24 +541,6 @@ def _user_version(conn: Connection) -> int:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _insert_rows(
-    conn: Connection, table: str, row_jsons: list[str], reserved: range | None
-) -> tuple[int, ...]:
-    if reserved is not None:
-        if len(row_jsons) == 1:
-            conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_jsons[0]))
-        else:
-            conn.executemany(_INSERT_WITH_ID[table], zip(reserved, row_jsons, strict=True))
-        return tuple(reserved)
-    if len(row_jsons) == 1:
-        return (int(conn.execute(_INSERT_AUTO[table], (row_jsons[0],)).lastrowid),)
-    # Inside our write transaction nobody else inserts, and SQLite gives each new row
-    # max(id) + 1, so the batch's ids are the run that follows the current maximum.
-    base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
-    conn.executemany(_INSERT_AUTO[table], [(row_json,) for row_json in row_jsons])
-    return tuple(range(base + 1, base + 1 + len(row_jsons)))
 
 
 def _insert_event(conn: Connection, data: Mapping[str, Any]) -> int:

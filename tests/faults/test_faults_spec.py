@@ -52,7 +52,7 @@ def test_valid_specs_parse(text: str, expected: tuple[FaultSpec, ...]) -> None:
         ("kill", "is not kill=... or lock=..."),
         ("stall=every:2s", "is not kill=... or lock=..."),
         ("kill=every:2", "is not a duration"),
-        ("kill=every:2h", "is not a duration"),
+        ("kill=every:2d", "is not a duration"),
         ("kill=every:-2s", "is not a duration"),
         ("kill=every:0s", "must be above 0"),
         ("kill=every", "expected key:value pairs"),
@@ -114,6 +114,7 @@ def test_any_text_parses_or_is_a_config_error(text: str) -> None:
 
 def test_durations_have_a_unit() -> None:
     assert parse_duration("250ms") == 0.25
+    assert parse_duration("2h") == 7200.0
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration("250")
 
