@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,11 +94,14 @@ def coordinate(
     abort: threading.Event,
     on_tick: Callable[[float], str | None] = lambda elapsed: None,
     faults: FaultInjector | None = None,
+    on_interval: Callable[[Mapping[int, UserProgress]], None] | None = None,
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
     ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
     returning a stop reason ends the run with it. ``faults`` strikes while the run goes on.
+    ``on_interval`` gets each user's last reported progress at every log interval (the
+    runner keeps replay.json current with it).
     """
     loop = _Loop(pool, clock, progress, abort, on_tick, faults)
     targets = _LoopTargets(loop)
@@ -118,6 +121,8 @@ def coordinate(
         if time.monotonic() >= next_log:
             loop.aggregator.close_interval(loop.elapsed)
             progress.update(loop.aggregator.live(), loop.elapsed)
+            if on_interval is not None:
+                on_interval(loop.user_progress)
             next_log += clock.log_interval_s
         if loop.stopped_at is not None and loop.elapsed - loop.stopped_at > STOP_GRACE_S:
             loop.harness_errors.append("workers did not stop within the grace period")
