@@ -27,8 +27,6 @@ from stress.errors import ConfigError
 __all__ = ["LOCK_NAME", "claim_run_folder"]
 
 LOCK_NAME = ".lock"
-#: Files whose presence says the folder already holds a run (finished, or killed mid-way).
-_RUN_MARKERS = ("replay.json", "summary.json")
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
@@ -41,10 +39,11 @@ def claim_run_folder(path: Path, setting: str, subfolders: tuple[str, ...] = ())
     that can be locked but not written (an immutable one) is refused here too.
     """
     _make(path, setting)
-    _refuse_used(path, setting)
+    if not (path / LOCK_NAME).exists():
+        _refuse_used(path, setting)  # a folder of a run from before locks: add nothing to it
     fd = _lock(path, setting)
     try:
-        # Checked again under the lock: a run that held it may have finished in between.
+        # Under the lock: a run in the folder is refused as in use, not as unfinished.
         _refuse_used(path, setting)
         _record_owner(fd)
         for name in subfolders:
@@ -88,14 +87,18 @@ def _unwritable(setting: str, path: Path, exc: OSError) -> ConfigError:
 
 
 def _refuse_used(path: Path, setting: str) -> None:
-    for name in _RUN_MARKERS:
-        if (path / name).exists():
-            raise ConfigError(
-                setting,
-                path,
-                f"already holds a run ({name}); choose an empty or new folder "
-                "(stress verify checks the run in it)",
-            )
+    if (path / "summary.json").exists():
+        held = "a finished run (summary.json)"
+    elif (path / "replay.json").exists():
+        held = "a run that did not finish (replay.json, no summary.json)"
+    else:
+        return
+    raise ConfigError(
+        setting,
+        path,
+        f"already holds {held}; choose an empty or new folder (stress verify checks the run "
+        "in it)",
+    )
 
 
 def _lock(path: Path, setting: str) -> int:

@@ -109,10 +109,10 @@ def _run_dir_path(settings: Settings, seed: int) -> Path:
 def _output_setting(settings: Settings) -> str:
     """What to change for another run folder: the flag or variable that set it."""
     source = settings.source_of("output_dir")
-    if source in ("STRESS_OUTPUT_DIR", "--output-dir"):
-        return source
-    # A default folder, settings built in code, or a replay's: name both ways to set it.
-    return "STRESS_OUTPUT_DIR (--output-dir)"
+    if source.endswith(":output_dir"):
+        return "--output-dir"  # a replay's folder: the replay file's own is never used
+    # Settings built in code have no recorded source ("default"): name the variable.
+    return "STRESS_OUTPUT_DIR" if source == "default" else source
 
 
 def store_options(settings: Settings) -> StoreOptions:
