@@ -19,6 +19,7 @@ from engine_processes import (
     descendants,
     read_to_eof,
     read_until,
+    reaped,
     run_cli,
     start_run,
     wait_for,
@@ -48,7 +49,7 @@ def test_a_killed_coordinators_folder_verifies_and_its_workers_exit_quietly(
         *("--users", "inserter=2,mixed=1", "--seed", "13", "--databases", "2"),
         *("--think-min-ms", "0", "--think-max-ms", "2", "--batch-min", "1", "--batch-max", "50"),
     )
-    try:
+    with reaped(process):
         read_until(process, RUNNING)
         # Killed once the kept-current replay.json counts some ops (it is rewritten at each
         # log interval, a moment after the progress line).
@@ -61,10 +62,6 @@ def test_a_killed_coordinators_folder_verifies_and_its_workers_exit_quietly(
         assert process.stderr is not None
         stderr = read_to_eof(process.stderr, _ORPHANS_GONE_S).decode()
         wait_for(lambda: not any(alive(pid) for pid in workers), _ORPHANS_GONE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
     assert process.returncode == -signal.SIGKILL
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     replay = json.loads((run_dir / "replay.json").read_text())
