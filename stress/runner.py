@@ -386,8 +386,7 @@ def _end_of_run(
     run_dir = facts.run_dir
     summary["verification"] = {"not_run": "pending: the run ended before the oracle finished"}
     write_artifacts(run_dir, summary, replay_doc)
-    print("verifying ...", file=stream, flush=True)
-    verdict = _verify(run_dir, replay_doc, signals)
+    verdict = _verify(run_dir, replay_doc, signals, stream)
     if isinstance(verdict, VerificationSkipped):
         summary["verification"] = {"not_run": f"skipped: {verdict}"}
         summary["exit_code"] = EXIT_INTERRUPTED
@@ -419,11 +418,13 @@ def _end_of_run(
 
 
 def _verify(
-    run_dir: Path, replay_doc: dict[str, Any], signals: Interrupts
+    run_dir: Path, replay_doc: dict[str, Any], signals: Interrupts, stream: TextIO
 ) -> Verification | VerificationSkipped:
     """The oracle's verdict, or the signal that skipped it."""
     try:
         with signals.verifying():
+            # Said once a signal would skip it, so whoever reads it can act on it at once.
+            print("verifying ...", file=stream, flush=True)
             return verify_run(run_dir, replay_doc)
     except VerificationSkipped as skipped:
         return skipped
