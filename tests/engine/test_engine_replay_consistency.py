@@ -106,3 +106,21 @@ def test_a_fault_naming_a_worker_the_run_did_not_have_is_refused(
     assert "faults.0.worker_idx is 5 but config.processes is 2" in _refused(
         edited, capsys, tmp_path
     )
+
+
+@pytest.mark.slow
+def test_a_new_file_with_only_global_seed_changed_replays_that_seed_and_diverges(
+    process_run: RunOutcome, tmp_path: Path
+) -> None:
+    from io import StringIO
+
+    from stress.replay import replay_run
+
+    edited = process_run.run_dir / f"replay-{tmp_path.name}.json"
+    rewrite_replay(process_run.run_dir / "replay.json", edited, lambda d: d.update(global_seed=2))
+    out = StringIO()
+    verdict = replay_run(edited, output_dir=tmp_path / "replay", out=out)
+    assert ": seed 2," in out.getvalue()
+    assert verdict.outcome.global_seed == 2, "the seed printed is the seed run"
+    assert verdict.divergences and verdict.exit_code == 1
+    assert "replay verified" not in out.getvalue()
