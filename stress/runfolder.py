@@ -96,8 +96,7 @@ def _refuse_used(path: Path, setting: str) -> None:
     raise ConfigError(
         setting,
         path,
-        f"already holds {held}; choose an empty or new folder (stress verify checks the run "
-        "in it)",
+        f"already holds {held}; choose an empty or new folder (stress verify checks the run in it)",
     )
 
 

@@ -29,7 +29,7 @@ from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
-from stress.faults import fault_plan
+from stress.faults import FaultSpec, fault_plan
 from stress.injector import FaultInjector, injector_for_run
 from stress.interrupts import Interrupts, VerificationSkipped
 from stress.ledger import LedgerWriter, seed_ledger_path
@@ -313,7 +313,7 @@ def run_simulation(
     if replay is None:
         check_profiles(settings, profiles)
     users = _users_for(settings, replay)
-    fault_plan(settings)  # a bad fault spec is refused before the folder is made
+    fault_specs = fault_plan(settings)  # a bad fault spec is refused before the folder is made
     folder = claim_run_folder(
         _run_dir_path(settings, seed), _output_setting(settings), subfolders=("plans",)
     )
@@ -327,13 +327,14 @@ def run_simulation(
             replay.source if replay is not None else None,
         )
         _announce(stream, facts, users)
-        return _run_in_folder(facts, users, replay, stream, signals)
+        return _run_in_folder(facts, users, replay, fault_specs, stream, signals)
 
 
 def _run_in_folder(
     facts: _RunFacts,
     users: list[UserSpec],
     replay: ReplayInput | None,
+    fault_specs: tuple[FaultSpec, ...],
     stream: TextIO,
     signals: Interrupts,
 ) -> RunOutcome:
@@ -342,7 +343,7 @@ def _run_in_folder(
     specs = _worker_specs(settings, seed, users, facts.profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
-    faults = injector_for_run(settings.faults, fault_plan(settings), seed, specs, recorded)
+    faults = injector_for_run(settings.faults, fault_specs, seed, specs, recorded)
     log = ReplayLog(
         run_dir / "replay.json", _replay_head(facts, users), users, faults.replay_entries
     )
