@@ -4,6 +4,11 @@
 ``stress replay`` call it). It resolves the seed, lays out the run folder (one meta.db file
 and spool home per database), seeds each database from its own stream, spreads the users
 over workers, runs them, and writes ``summary.json`` and ``replay.json`` atomically.
+
+The folder is held by this run alone (:mod:`stress.runfolder`). ``replay.json`` is written
+before the users start and kept current (:mod:`stress.replaylog`), so a killed run's folder
+can still be verified. When the users stop, both artifacts are written first
+(:func:`write_artifacts`), then the oracle runs and the summary is rewritten with its verdict.
 """
 
 from __future__ import annotations
