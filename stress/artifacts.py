@@ -67,7 +67,8 @@ class ReplayUser(BaseModel):
     database_idx: int = Field(ge=0)
     process_idx: int = Field(ge=0)
     ops_executed: int = Field(ge=0)
-    plan_digest: str = Field(pattern=r"^[0-9a-f]{32}$")
+    #: The digest chain after ``ops_executed`` ops; null while the run has not finished.
+    plan_digest: str | None = Field(pattern=r"^[0-9a-f]{32}$")
     #: Op indexes where the disk budget turned a write into a simple select.
     substitutions: list[int]
     #: Op indexes skipped by the latency limit in open-loop mode (drawn, never executed).
@@ -115,12 +116,28 @@ class ReplayFile(BaseModel):
     plan_format_version: int
     global_seed: int = Field(ge=0)
     config: dict[str, Any]
-    stop_reason: str
+    #: Why the run ended; null in the file of a run that has not finished (killed, or still
+    #: running), whose users' counts are only the last reported ones.
+    stop_reason: str | None
     #: The resolved profiles the run used, by class name (a replay uses these, not the files).
     profiles: dict[str, dict[str, Any]]
     users: list[ReplayUser]
     #: Faults injected during the run, in order (absent in files of runs without faults).
     faults: list[ReplayFault] = Field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason is not None
+
+    @model_validator(mode="after")
+    def _finished_users_have_digests(self) -> ReplayFile:
+        if self.finished:
+            for user in self.users:
+                if user.plan_digest is None:
+                    raise ValueError(
+                        f"user {user.user_id} has no plan_digest in a finished run's file"
+                    )
+        return self
 
 
 def read_replay_file(path: Path) -> ReplayFile:
@@ -129,6 +146,14 @@ def read_replay_file(path: Path) -> ReplayFile:
         raw = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise ReplayFormatError(str(path), "no such file; pass the replay.json of a run") from None
+    except IsADirectoryError:
+        raise ReplayFormatError(
+            str(path), f"is a folder; pass the replay.json in it: {path / 'replay.json'}"
+        ) from None
+    except OSError as exc:
+        raise ReplayFormatError(
+            str(path), f"cannot be read ({exc.strerror}); pass a readable replay.json"
+        ) from None
     except orjson.JSONDecodeError as exc:
         raise ReplayFormatError(str(path), f"not JSON ({exc})") from None
     if not isinstance(raw, dict):

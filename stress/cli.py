@@ -8,13 +8,9 @@ never calls ``sys.exit``.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TextIO, TypeAlias
 
 from stress.config import (
@@ -24,6 +20,7 @@ from stress.config import (
     settings_table_markdown,
 )
 from stress.errors import StressError
+from stress.interrupts import Interrupts
 from stress.metadb import MetaDbError
 from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
 from stress.profiles import format_profile, format_profile_list, load_profile, load_profiles
@@ -158,33 +155,22 @@ def _add_bench(commands: _Commands) -> None:
     add_monitor_arguments(monitor)
 
 
-@contextmanager
-def _abort_on_signals() -> Iterator[threading.Event]:
-    """SIGINT and SIGTERM set the abort flag: users stop, the artifacts are still written."""
-    abort = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        abort.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield abort
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from stress.replay import replay_run
     from stress.runner import run_simulation
 
     settings = load_settings(overrides=overrides_from_namespace(args))
-    with _abort_on_signals() as abort:
+    # SIGINT and SIGTERM stop the users (both artifacts are still written), and one while the
+    # run verifies skips the verification.
+    with Interrupts().installed() as interrupts:
         if settings.replay_file is not None:
             return replay_run(
-                settings.replay_file, output_dir=settings.output_dir, out=out, abort=abort
+                settings.replay_file,
+                output_dir=settings.output_dir,
+                out=out,
+                interrupts=interrupts,
             ).exit_code
-        return run_simulation(settings, out=out, abort=abort).exit_code
+        return run_simulation(settings, out=out, interrupts=interrupts).exit_code
 
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -197,8 +183,10 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         raise StressUsage(
             "replay", "no file", "pass the replay.json path or set STRESS_REPLAY_FILE"
         )
-    with _abort_on_signals() as abort:
-        return replay_run(path, output_dir=args.output_dir, out=out, abort=abort).exit_code
+    with Interrupts().installed() as interrupts:
+        return replay_run(
+            path, output_dir=args.output_dir, out=out, interrupts=interrupts
+        ).exit_code
 
 
 def _cmd_profiles(args: argparse.Namespace, out: TextIO) -> int:

@@ -17,7 +17,7 @@ past its deadline (the workers interrupt ops still running, see :mod:`stress.wor
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +109,15 @@ def coordinate(
     on_tick: Callable[[float], str | None] = lambda elapsed: None,
     faults: FaultInjector | None = None,
     time_source: Clock | None = None,
+    on_interval: Callable[[Mapping[int, UserProgress]], None] | None = None,
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
     ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
     returning a stop reason ends the run with it. ``faults`` strikes while the run goes on.
     ``time_source`` is the loop's clock (the system's by default).
+    ``on_interval`` gets each user's last reported progress at every log interval (the
+    runner keeps replay.json current with it).
     """
     now = (time_source or SystemClock()).now
     bound = clock.max_no_progress_s
@@ -138,6 +141,8 @@ def coordinate(
         if now() >= next_log:
             loop.aggregator.close_interval(loop.elapsed)
             progress.update(loop.aggregator.live(), loop.elapsed)
+            if on_interval is not None:
+                on_interval(loop.user_progress)
             next_log += clock.log_interval_s
         if loop.stopped_at is not None and loop.elapsed - loop.stopped_at > STOP_GRACE_S:
             loop.harness_errors.append("workers did not stop within the grace period")

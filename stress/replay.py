@@ -9,7 +9,6 @@ digests to name the first op.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -17,7 +16,9 @@ from typing import TextIO
 from stress.artifacts import ReplayFile, ReplayUser, read_replay_file
 from stress.config import Settings, settings_from_dict
 from stress.errors import ReplayFormatError
+from stress.interrupts import Interrupts
 from stress.profiles import Profile, profile_from_dict
+from stress.replaycheck import refuse_contradictions
 from stress.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
 from stress.users import UserResult, UserSpec
 from stress.workload import PLAN_FORMAT_VERSION
@@ -58,6 +59,12 @@ def load_replay(
     The replay writes a new run folder (``output_dir``, or a fresh one under ``runs/``).
     """
     recorded = read_replay_file(path)
+    if not recorded.finished:
+        raise ReplayFormatError(
+            str(path),
+            "stop_reason is null: that run did not finish (it was killed, or is still running), "
+            f"so its op counts are not final; check it with: stress verify {path.parent}",
+        )
     if recorded.plan_format_version != PLAN_FORMAT_VERSION:
         raise ReplayFormatError(
             str(path),
@@ -68,7 +75,10 @@ def load_replay(
     config = dict(recorded.config)
     config["output_dir"] = str(output_dir) if output_dir is not None else None
     config["replay_file"] = None
+    # The seed is read from global_seed alone (older files repeat it in config.seed).
+    config["seed"] = recorded.global_seed
     settings = settings_from_dict(config, origin=path.name)
+    refuse_contradictions(recorded, settings, path)
     try:
         profiles = {name: profile_from_dict(p) for name, p in recorded.profiles.items()}
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -139,12 +149,12 @@ def replay_run(
     *,
     output_dir: Path | None = None,
     out: TextIO,
-    abort: threading.Event | None = None,
+    interrupts: Interrupts | None = None,
 ) -> ReplayVerdict:
     """Replay ``path`` into a new run folder, verify it, and print the verdict."""
     recorded, settings, pinned = load_replay(path, output_dir)
     print(f"replaying {path}: seed {recorded.global_seed}, {len(recorded.users)} users", file=out)
-    outcome = run_simulation(settings, replay=pinned, out=out, abort=abort)
+    outcome = run_simulation(settings, replay=pinned, out=out, interrupts=interrupts)
     verdict = verify_replay(recorded, path.parent, outcome)
     _print_verdict(verdict, out)
     return verdict

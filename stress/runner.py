@@ -4,6 +4,11 @@
 ``stress replay`` call it). It resolves the seed, lays out the run folder (one meta.db file
 and spool home per database), seeds each database from its own stream, spreads the users
 over workers, runs them, and writes ``summary.json`` and ``replay.json`` atomically.
+
+The folder is held by this run alone (:mod:`stress.runfolder`). ``replay.json`` is written
+before the users start and kept current (:mod:`stress.replaylog`), so a killed run's folder
+can still be verified. When the users stop, both artifacts are written first
+(:func:`write_artifacts`), then the oracle runs and the summary is rewritten with its verdict.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,8 +34,9 @@ from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
-from stress.faults import fault_plan
+from stress.faults import FaultSpec, fault_plan
 from stress.injector import FaultInjector, injector_for_run
+from stress.interrupts import Interrupts, VerificationSkipped
 from stress.ledger import LedgerWriter, seed_ledger_path
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
 from stress.monitor import monitor_for_run
@@ -39,8 +44,10 @@ from stress.pacing import Pacing, open_loop_section
 from stress.payloads import row_factory
 from stress.profiles import Profile, check_profiles, load_profiles
 from stress.progress import ProgressReporter, format_results_block
+from stress.replaylog import ReplayLog
+from stress.runfolder import claim_run_folder
 from stress.users import UserResult, UserSpec
-from stress.verify import format_verification, verify_run
+from stress.verify import Verification, format_verification, verify_run
 from stress.version import __version__
 from stress.worker import DatabasePlace, WorkerSpec
 from stress.workload import PLAN_FORMAT_VERSION, PlanLimits
@@ -98,21 +105,19 @@ def assign_users(counts: Mapping[str, int], databases: int, processes: int) -> l
     return specs
 
 
-def _run_dir(settings: Settings, seed: int) -> Path:
+def _run_dir_path(settings: Settings, seed: int) -> Path:
     if settings.output_dir is not None:
-        run_dir = settings.output_dir
-    else:
-        run_dir = Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{seed}"
-    if (run_dir / "summary.json").exists():
-        # Settings built in code have no recorded source ("default"): name the variable.
-        source = settings.source_of("output_dir")
-        raise ConfigError(
-            "STRESS_OUTPUT_DIR" if source == "default" else source,
-            run_dir,
-            "already holds a finished run; choose an empty or new folder",
-        )
-    (run_dir / "plans").mkdir(parents=True, exist_ok=True)
-    return run_dir
+        return settings.output_dir
+    return Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{seed}"
+
+
+def _output_setting(settings: Settings) -> str:
+    """What to change for another run folder: the flag or variable that set it."""
+    source = settings.source_of("output_dir")
+    if source.endswith(":output_dir"):
+        return "--output-dir"  # a replay's folder: the replay file's own is never used
+    # Settings built in code have no recorded source ("default"): name the variable.
+    return "STRESS_OUTPUT_DIR" if source == "default" else source
 
 
 def store_options(settings: Settings) -> StoreOptions:
@@ -207,20 +212,6 @@ def _exit_code(result: CoordinatorResult) -> int:
     return EXIT_CLEAN
 
 
-def _user_entry(user: UserResult, run_dir: Path) -> dict[str, Any]:
-    return {
-        "user_id": user.user_id,
-        "class": user.user_class,
-        "database_idx": user.database_idx,
-        "process_idx": user.process_idx,
-        "ops_executed": user.ops_executed,
-        "plan_digest": user.plan_digest,
-        "substitutions": user.substitutions,
-        "skipped": user.skipped,
-        "op_digests": f"plans/user-{user.user_id}.digests",
-    }
-
-
 @dataclass(frozen=True)
 class _RunFacts:
     settings: Settings
@@ -283,20 +274,18 @@ def build_summary(
     }
 
 
-def build_replay(
-    facts: _RunFacts, result: CoordinatorResult, faults: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    users = sorted(result.users, key=lambda u: u.user_id)
-    used = {u.user_class for u in users}
+def _replay_head(facts: _RunFacts, users: list[UserSpec]) -> dict[str, Any]:
+    """The fields of replay.json fixed for the whole run."""
+    config = facts.settings.model_dump(mode="json")
+    # The seed is recorded once, as global_seed (a replay and the oracle read it there).
+    del config["seed"]
+    used = {user.user_class for user in users}
     return {
         "format_version": REPLAY_FORMAT_VERSION,
         "plan_format_version": PLAN_FORMAT_VERSION,
         "global_seed": facts.seed,
-        "config": _config_of(facts),
-        "stop_reason": result.stop_reason,
+        "config": config,
         "profiles": {name: p.to_dict() for name, p in facts.profiles.items() if name in used},
-        "users": [_user_entry(u, facts.run_dir) for u in users],
-        "faults": faults or [],
     }
 
 
@@ -323,35 +312,57 @@ def run_simulation(
     *,
     replay: ReplayInput | None = None,
     out: TextIO | None = None,
-    abort: threading.Event | None = None,
+    interrupts: Interrupts | None = None,
 ) -> RunOutcome:
     """Run the simulation the settings describe (or replay one) and write its artifacts.
 
-    ``out`` receives the human output (progress, results, the replay command); ``abort``,
-    when set (by a signal handler), stops every user and ends the run as ``UserAbort``.
+    ``out`` receives the human output (progress, results, the replay command);
+    ``interrupts`` carries SIGINT/SIGTERM (see :mod:`stress.interrupts`): its abort flag
+    stops every user and ends the run as ``UserAbort``.
     """
     stream = out if out is not None else sys.stderr
+    signals = interrupts if interrupts is not None else Interrupts()
     seed = resolve_seed(settings)
     profiles = replay.profiles if replay is not None else load_profiles(settings.profile_dir)
     if replay is None:
         check_profiles(settings, profiles)
     users = _users_for(settings, replay)
-    fault_specs = fault_plan(settings)
-    run_dir = _run_dir(settings, seed)
-    facts = _RunFacts(
-        settings,
-        seed,
-        run_dir,
-        datetime.now(UTC).isoformat(timespec="seconds"),
-        profiles,
-        replay.source if replay is not None else None,
+    fault_specs = fault_plan(settings)  # a bad fault spec is refused before the folder is made
+    folder = claim_run_folder(
+        _run_dir_path(settings, seed), _output_setting(settings), subfolders=("plans",)
     )
-    _announce(stream, facts, users)
+    with folder as run_dir:
+        facts = _RunFacts(
+            settings,
+            seed,
+            run_dir,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            profiles,
+            replay.source if replay is not None else None,
+        )
+        _announce(stream, facts, users)
+        return _run_in_folder(facts, users, replay, fault_specs, stream, signals)
+
+
+def _run_in_folder(
+    facts: _RunFacts,
+    users: list[UserSpec],
+    replay: ReplayInput | None,
+    fault_specs: tuple[FaultSpec, ...],
+    stream: TextIO,
+    signals: Interrupts,
+) -> RunOutcome:
+    settings, seed, run_dir = facts.settings, facts.seed, facts.run_dir
     places = prepare_databases(run_dir, settings, seed)
-    specs = _worker_specs(settings, seed, users, profiles, places, run_dir)
+    specs = _worker_specs(settings, seed, users, facts.profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
     faults = injector_for_run(settings.faults, fault_specs, seed, specs, recorded)
+    log = ReplayLog(
+        run_dir / "replay.json", _replay_head(facts, users), users, faults.replay_entries
+    )
+    # Before any user starts: from here on the folder can be verified, even after a kill -9.
+    log.write_running()
     by_count = replay is not None or settings.max_ops_per_user is not None
     clock = RunClock(
         None if by_count else settings.duration, settings.log_interval, settings.max_no_progress_s
@@ -360,26 +371,90 @@ def run_simulation(
     progress = ProgressReporter(stream, clock.duration_s, None)
     with monitor.running():
         result = coordinate(
-            pool, clock, progress, abort or threading.Event(), monitor.check, faults=faults
+            pool,
+            clock,
+            progress,
+            signals.abort,
+            monitor.check,
+            faults=faults,
+            on_interval=log.write_running,
         )
-    replay_doc = build_replay(facts, result, faults.replay_entries())
-    verification = verify_run(run_dir, replay_doc)
-    if not verification.ok:
-        result.stop_reason = replay_doc["stop_reason"] = StopReason.INVARIANT
     exit_code = _exit_code(result)
     sections = {**monitor.sections(), "faults": faults.section()}
     summary = build_summary(facts, result, monitor.figures(), exit_code, sections)
-    summary["verification"] = verification.to_dict()
+    replay_doc = log.finished(result.users, result.stop_reason)
+    return _end_of_run(facts, result, summary, replay_doc, faults, stream, signals)
+
+
+def _end_of_run(
+    facts: _RunFacts,
+    result: CoordinatorResult,
+    summary: dict[str, Any],
+    replay_doc: dict[str, Any],
+    faults: FaultInjector,
+    stream: TextIO,
+    signals: Interrupts,
+) -> RunOutcome:
+    """Both artifacts first (a signal's 2-second promise), then the oracle, then its verdict.
+
+    The oracle can take seconds; a run stopped by a signal must not wait for it to leave its
+    artifacts. A signal while it runs skips it (:class:`VerificationSkipped`), recorded as such.
+    """
+    run_dir = facts.run_dir
+    summary["verification"] = {"not_run": "pending: the run ended before the oracle finished"}
+    write_artifacts(run_dir, summary, replay_doc)
+    verdict = _verify(run_dir, replay_doc, signals, stream)
+    if isinstance(verdict, VerificationSkipped):
+        summary["verification"] = {"not_run": f"skipped: {verdict}"}
+        summary["exit_code"] = EXIT_INTERRUPTED
+    else:
+        if not verdict.ok:
+            result.stop_reason = StopReason.INVARIANT
+            summary["stop_reason"] = replay_doc["stop_reason"] = result.stop_reason
+            summary["exit_code"] = _exit_code(result)
+            write_json_atomic(run_dir / "replay.json", replay_doc)
+        summary["verification"] = verdict.to_dict()
     write_json_atomic(run_dir / "summary.json", summary)
-    write_json_atomic(run_dir / "replay.json", replay_doc)
     print(format_results_block(summary), file=stream)
     _report_problems(stream, result)
     _report_faults(stream, faults)
-    print(format_verification(verification), file=stream)
+    if isinstance(verdict, VerificationSkipped):
+        print(f"verification skipped: {verdict}; check it: stress verify {run_dir}", file=stream)
+    else:
+        print(format_verification(verdict), file=stream)
     print(f"replay this run: stress replay {run_dir / 'replay.json'}", file=stream)
     return RunOutcome(
-        run_dir, seed, result.stop_reason, exit_code, summary, replay_doc, result.users
+        run_dir,
+        facts.seed,
+        result.stop_reason,
+        summary["exit_code"],
+        summary,
+        replay_doc,
+        result.users,
     )
+
+
+def _verify(
+    run_dir: Path, replay_doc: dict[str, Any], signals: Interrupts, stream: TextIO
+) -> Verification | VerificationSkipped:
+    """The oracle's verdict, or the signal that skipped it."""
+    try:
+        with signals.verifying():
+            # Said once a signal would skip it, so whoever reads it can act on it at once.
+            print("verifying ...", file=stream, flush=True)
+            return verify_run(run_dir, replay_doc)
+    except VerificationSkipped as skipped:
+        return skipped
+
+
+def write_artifacts(run_dir: Path, summary: dict[str, Any], replay_doc: dict[str, Any]) -> None:
+    """Write both artifacts of a finished run: the one place a run writes them.
+
+    replay.json first: it replaces the in-progress file with the finished one, and a reader
+    who finds summary.json can count on it.
+    """
+    write_json_atomic(run_dir / "replay.json", replay_doc)
+    write_json_atomic(run_dir / "summary.json", summary)
 
 
 def _announce(stream: TextIO, facts: _RunFacts, users: list[UserSpec]) -> None:

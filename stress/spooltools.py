@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import orjson
+
 from stress.artifacts import write_json_atomic
 from stress.errors import StressError
 from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
@@ -51,8 +53,19 @@ def add_spool_arguments(parser: argparse.ArgumentParser) -> None:
 def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
     run_dir: Path = args.run_dir
     if not (run_dir / "replay.json").is_file():
-        raise RunFolderError(run_dir, "no replay.json here; pass the folder of a finished run")
-    result = verify_run(run_dir)
+        raise RunFolderError(run_dir, "no replay.json here; pass the folder of a run")
+    try:
+        replay_doc = orjson.loads((run_dir / "replay.json").read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise RunFolderError(run_dir, f"its replay.json is not JSON ({exc}); restore it") from None
+    if replay_doc.get("stop_reason") is None:
+        # Written when the run started and kept current: the run was killed (or still runs).
+        print(
+            f"run not finished: {run_dir / 'replay.json'} has no stop_reason (the run was "
+            "killed, or is still running); checking what it wrote",
+            file=out,
+        )
+    result = verify_run(run_dir, replay_doc)
     write_json_atomic(run_dir / "verification.json", result.to_dict())
     print(format_verification(result), file=out)
     print(f"written: {run_dir / 'verification.json'}", file=out)

@@ -19,10 +19,12 @@ import signal
 import threading
 import time
 import traceback
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
+
+import multiprocess
 
 from stress.clock import SystemClock
 from stress.controls import Controls
@@ -36,6 +38,7 @@ from stress.users import UserResult, UserRunner, UserSpec
 from stress.workload import PlanLimits, UserPlan
 
 __all__ = [
+    "CoordinatorGone",
     "DatabasePlace",
     "PipeReports",
     "ReportQueue",
@@ -49,10 +52,16 @@ __all__ = [
 _READY_POLL_S = 0.01
 #: From the stop on, how often the users' ops in flight are interrupted again, in seconds.
 _INTERRUPT_EVERY_S = 0.02
+#: How long an orphaned worker's users get to finish their op in flight before it exits.
+_ORPHAN_GRACE_S = 10.0
 
 
 class ReportQueue(Protocol):
     def put(self, item: Any) -> None: ...
+
+
+class CoordinatorGone(Exception):
+    """The coordinator died (e.g. ``kill -9``): nobody reads this worker's reports any more."""
 
 
 class PipeReports:
@@ -62,7 +71,20 @@ class PipeReports:
         self._connection = connection
 
     def put(self, item: Any) -> None:
-        self._connection.send(item)
+        try:
+            self._connection.send(item)
+        except (BrokenPipeError, ConnectionResetError):
+            # Only the coordinator holds the reading end, so a broken pipe means it is gone.
+            raise CoordinatorGone from None
+
+
+def _coordinator_alive() -> bool:
+    """False once the process that started this one has died (always True in threads).
+
+    A worker waiting for the go flag sends nothing, so it would never see a broken pipe.
+    """
+    parent = multiprocess.parent_process()
+    return parent is None or bool(parent.is_alive())
 
 
 @dataclass(frozen=True)
@@ -107,10 +129,19 @@ def run_worker(
             threading.Thread(target=runner.run, name=f"user-{runner.spec.user_id}", daemon=True)
             for runner in runners
         ]
-        _wait_for_go(spec, controls, reports)
-        for thread in threads:
-            thread.start()
-        _watch(spec, controls, reports, recorder, list(zip(runners, threads, strict=True)))
+        try:
+            _wait_for_go(spec, controls, reports)
+            for thread in threads:
+                thread.start()
+            _watch(spec, controls, reports, recorder, list(zip(runners, threads, strict=True)))
+        except CoordinatorGone:
+            # Nobody else will stop these users now; each ends after its op in flight, so its
+            # ledger holds the op's outcome (a ``stress verify`` of the folder reads it).
+            controls.stop.set()
+            for thread in threads:
+                if thread.ident is not None:
+                    thread.join(_ORPHAN_GRACE_S)
+            raise
     results: list[UserResult] = [runner.result for runner in runners]
     reports.put(("done", spec.worker_idx, recorder.drain(), results))
 
@@ -150,7 +181,8 @@ def _wait_for_go(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> 
         return  # threads, or a restarted worker joining a run that is under way
     reports.put(("ready", spec.worker_idx))
     while not go.wait(_READY_POLL_S) and not controls.stop.is_set():
-        pass
+        if not _coordinator_alive():
+            raise CoordinatorGone
 
 
 def _runner(
@@ -228,6 +260,9 @@ def worker_process_main(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         run_worker(spec, controls, reports, slots)
+    except CoordinatorGone:
+        return  # quietly: there is nobody left to tell, and a traceback would only alarm
     except BaseException:
-        reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
+        with suppress(CoordinatorGone):
+            reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
         raise

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_processes import read_until, reaped, run_cli, start_run, wait_for
 
 from stress.artifacts import schema_errors
 from stress.replay import replay_run
@@ -91,3 +92,67 @@ def test_a_signal_stops_the_run_with_both_artifacts(tmp_path: Path, signum: sign
         )
         assert (verdict.exit_code, verdict.divergences) == (0, ())
         assert verdict.ops_checked == sum(ops)
+
+
+def _finished_artifacts(run_dir: Path) -> bool:
+    """Both artifacts of the finished run are there (replay.json exists from the start)."""
+    replay = run_dir / "replay.json"
+    if not (run_dir / "summary.json").exists() or not replay.exists():
+        return False
+    return json.loads(replay.read_text())["stop_reason"] is not None
+
+
+@pytest.mark.slow
+def test_both_artifacts_are_written_within_two_seconds_of_the_signal(tmp_path: Path) -> None:
+    with reaped(_start(tmp_path)) as process:
+        _wait_until_running(process)
+        process.send_signal(signal.SIGTERM)
+        took = wait_for(lambda: _finished_artifacts(tmp_path / "run"), _STOP_TIMEOUT_S, 0.01)
+        out, _ = process.communicate(timeout=60)
+    assert took < 2.0, f"both artifacts took {took:.2f} s after SIGTERM"
+    assert process.returncode == 130
+    # The oracle runs after them, and says so first; the summary then holds its verdict.
+    assert out.index(b"verifying ...") < out.index(b"verification ok")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["verification"]["ok"] and summary["exit_code"] == 130
+    assert schema_errors(summary, "summary") == []
+
+
+@pytest.mark.slow
+def test_a_second_signal_during_verification_skips_it_and_says_so(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    # Big batches for a few seconds: enough rows that the oracle takes a second or more.
+    process = start_run(
+        tmp_path,
+        run_dir,
+        *("--duration", "60", "--processes", "2", "--users", "inserter=3", "--seed", "7"),
+        *(
+            "--batch-min",
+            "2000",
+            "--batch-max",
+            "5000",
+            "--think-min-ms",
+            "0",
+            "--think-max-ms",
+            "1",
+        ),
+        *("--log-interval", "0.5", "--databases", "1"),
+    )
+    with reaped(process):
+        read_until(process, re.compile(rb"^\[ [^]]+ \] [0-9,]{3,} ops ", re.MULTILINE))
+        process.send_signal(signal.SIGTERM)
+        before = read_until(process, re.compile(rb"^verifying \.\.\.$", re.MULTILINE))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    output = (before + out).decode()
+    assert process.returncode == 130, output + err.decode()
+    assert "verification skipped: SIGINT during verification" in output
+    assert "stress verify" in output
+    assert "verification ok" not in output and "Traceback" not in err.decode()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verification"] == {"not_run": "skipped: SIGINT during verification"}
+    assert (summary["stop_reason"], summary["exit_code"]) == ("UserAbort", 130)
+    assert schema_errors(summary, "summary") == []
+    # The run is whole all the same: the oracle, run later, finds nothing lost.
+    verified = run_cli(tmp_path, "verify", str(run_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
