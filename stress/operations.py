@@ -13,7 +13,10 @@ from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.profiles import OpKind
 from stress.workload import PlannedOp
 
-__all__ = ["OpResult", "execute"]
+__all__ = ["DISK_FULL", "OpResult", "execute"]
+
+#: The error class of an op the store could not do, or could not even spool, for want of room.
+DISK_FULL = "disk_full"
 
 
 @dataclass(slots=True)
@@ -26,6 +29,14 @@ class OpResult:
     #: What the store answered a write op (ids, status and the JSON it acknowledged).
     written: WriteOutcome | BatchOutcome | None = None
 
+    @property
+    def disk_full(self) -> bool:
+        """The store (or its spool) met a full disk, even if the rows were spooled after all."""
+        written = self.written
+        return self.error_class == DISK_FULL or (
+            written is not None and written.error_class == DISK_FULL
+        )
+
 
 def _engine_class(error: EngineError) -> str:
     if error.error_class in ("lock_timeout", "busy"):
@@ -34,13 +45,19 @@ def _engine_class(error: EngineError) -> str:
         return "engine"
     if error.error_class == "corrupt":
         return "integrity"
+    if error.error_class == DISK_FULL:
+        return DISK_FULL
     return "other"
 
 
 def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
     if outcome.status == "persisted":
         return OpResult(True, len(op.rows), written=outcome)
-    error_class = "spooled" if outcome.status == "spooled" else "other"
+    # A spooled write is counted as spooled whatever the cause; a lost one by its cause.
+    if outcome.status == "spooled":
+        error_class = "spooled"
+    else:
+        error_class = DISK_FULL if outcome.error_class == DISK_FULL else "other"
     message = f"{outcome.error_class}: {outcome.reason}"
     return OpResult(False, error_class=error_class, message=message, written=outcome)
 

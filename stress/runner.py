@@ -28,6 +28,7 @@ from stress.artifacts import (
 )
 from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
+from stress.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
 from stress.faults import fault_plan
@@ -138,6 +139,7 @@ def prepare_databases(run_dir: Path, settings: Settings, seed: int) -> tuple[Dat
             for table in JSON_TABLES:
                 factory = row_factory(table)
                 rows = [factory.make(draws) for _ in range(SEED_ROWS_PER_TABLE)]
+                ledger.reserve(len(rows))
                 done = store.record_batch(table, rows)
                 ledger.outcome(0, table, done.status, done.ids, done.row_jsons)
         ledger.close()
@@ -263,6 +265,7 @@ def build_summary(
                 "skipped": len(u.skipped),
                 "harness_error": u.harness_error,
                 "last_ops": u.last_ops,
+                "disk_full": u.disk_full,
             }
             for u in users
         ],
@@ -338,7 +341,10 @@ def run_simulation(
         replay.source if replay is not None else None,
     )
     _announce(stream, facts, users)
-    places = prepare_databases(run_dir, settings, seed)
+    # The room for the verdict is taken first and given back just before it is written.
+    reserve = ArtifactReserve.take(run_dir, reserve_bytes(settings.databases, len(users)))
+    with refuse_on_full_disk(run_dir, "preparing the databases", reserve):
+        places = prepare_databases(run_dir, settings, seed)
     specs = _worker_specs(settings, seed, users, profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
@@ -351,6 +357,7 @@ def run_simulation(
         result = coordinate(
             pool, clock, progress, abort or threading.Event(), monitor.check, faults=faults
         )
+    reserve.release()
     replay_doc = build_replay(facts, result, faults.replay_entries())
     verification = verify_run(run_dir, replay_doc)
     if not verification.ok:
