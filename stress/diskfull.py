@@ -7,18 +7,20 @@ that room first, as a *reserve file* in its folder with its blocks allocated
 stopped, just before the verdict is written. What the reserve is sized for
 (:func:`reserve_bytes`):
 
-- ``summary.json``: its long parts are capped (a resource timeline of at most 1,000 entries,
-  ~200 B each; at most 1,000 backpressure events, ~150 B each; 100 error messages; 20
-  examples per verification problem), about 0.5 MB at most, plus ~400 B per user;
+- ``summary.json``: its long parts are capped (a results timeline of at most 2,000 entries,
+  ~160 B each; a resource timeline of at most 1,000, ~150 B; at most 1,000 backpressure
+  events, ~150 B; 100 error messages; 20 examples per verification problem), about 0.7 MB at
+  most, plus ~600 B per user (a 4-user, 5-second run writes 16 KB);
 - ``replay.json``: ~300 B per user, plus the op indexes of substitutions and skips;
 - both are written atomically (a temporary file, then a rename), so for a moment a file and
   its replacement both exist: twice the above;
 - the oracle's read-only open of each database builds the WAL index in the ``-shm`` file:
   32 KiB per 4,096 WAL pages; 256 KiB a database covers a 32 MB WAL left unmerged.
 
-That comes to 2 MiB for a small run; :func:`reserve_bytes` rounds up to a 4 MiB floor, which
-also leaves room for lines the end of the run writes besides (the ledgers only shrink then).
-Only substitution lists of a very long disk-budget run can outgrow it.
+Twice 0.7 MB, plus 256 KiB a database, comes to about 2 MiB for a small run;
+:func:`reserve_bytes` keeps a 4 MiB floor, which leaves room for anything else the end of a
+run writes (the ledgers only shrink then). Only the substitution lists of a very long run
+past its disk budget could outgrow it.
 """
 
 from __future__ import annotations
@@ -43,13 +45,16 @@ __all__ = [
 RESERVE_NAME = ".artifact-reserve"
 _MB = 1 << 20
 _FLOOR_BYTES = 4 * _MB
+#: The capped parts of summary.json (see above); written atomically, so counted twice.
+_SUMMARY_BYTES = 700 * 1024
 _PER_DATABASE_BYTES = 256 * 1024
-_PER_USER_BYTES = 2 * (400 + 300)
+_PER_USER_BYTES = 600 + 300
 
 
 def reserve_bytes(databases: int, users: int) -> int:
     """Bytes to keep for the artifacts and the oracle of a run of this shape (see above)."""
-    return max(_FLOOR_BYTES, databases * _PER_DATABASE_BYTES + users * _PER_USER_BYTES + _MB)
+    artifacts = 2 * (_SUMMARY_BYTES + users * _PER_USER_BYTES)
+    return max(_FLOOR_BYTES, artifacts + databases * _PER_DATABASE_BYTES)
 
 
 class ArtifactReserve:

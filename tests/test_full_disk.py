@@ -31,7 +31,7 @@ import pytest
 from stress.artifacts import schema_errors
 from stress.backpressure import Backpressure, Limits
 from stress.cli import main
-from stress.diskfull import RESERVE_NAME, ArtifactReserve
+from stress.diskfull import RESERVE_NAME, ArtifactReserve, reserve_bytes
 from stress.errors import DiskFullError
 from stress.ledger import _WINDOW, FAILED, LedgerWriter, iter_ledger_chunks, read_ledger
 from stress.metadb import EngineError, MetaDb, iter_spool_lines, spool_files
@@ -272,6 +272,17 @@ def test_a_stall_names_the_cause_that_held_the_pause() -> None:
     pressure.observe(0.0, {"memory": 200.0, "cpu": 10.0})
     pressure.observe(6.0, {"memory": 200.0, "cpu": 10.0})
     assert pressure.stalled and pressure.stop_cause() == "memory"
+
+
+def test_the_reserve_holds_real_blocks_until_it_is_released(small_disk: Path) -> None:
+    assert reserve_bytes(3, 9) == 4 << 20  # the floor covers a run of the default shape
+    assert reserve_bytes(3, 5000) > reserve_bytes(3, 9)
+    before = free_bytes(small_disk)
+    reserve = ArtifactReserve.take(small_disk, 4 << 20)
+    assert before - free_bytes(small_disk) == 4 << 20
+    reserve.release()
+    reserve.release()
+    assert free_bytes(small_disk) == before and not (small_disk / RESERVE_NAME).exists()
 
 
 def test_a_run_folder_with_no_room_for_the_verdict_is_refused_in_one_line(
