@@ -299,6 +299,20 @@ def test_a_run_folder_with_no_room_for_the_verdict_is_refused_in_one_line(
     assert "no room for the 4.0 MB a run keeps" in err[0]
 
 
+def test_a_disk_that_fills_while_the_databases_are_prepared_is_one_line_not_a_traceback(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Room for the reserve and a little more: seeding (a ledger window each) cannot fit.
+    fill(small_disk, leave=reserve_bytes(3, 9) + 64 * _PAGE)
+    run_dir = small_disk / "run"
+    code = main(["run", "--output-dir", str(run_dir), "--duration", "5"], io.StringIO())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("DiskFullError: "), err
+    assert "filled up while preparing the databases" in err[0]
+    assert not (run_dir / RESERVE_NAME).exists()
+
+
 # -- whole runs -------------------------------------------------------------------------
 
 
