@@ -11,6 +11,11 @@ next op. While disk is on, the ``disk_over`` flag turns writes into simple selec
 recorded for replay); it is not a pause. A pause held longer than ``max_stall_s`` is a stall:
 the monitor asks the coordinator to stop the run with ``ResourceLimit``.
 
+The disk budget is a soft limit; the file system's size is the hard one. A user that meets a
+real full disk (the store, its ledger or the spool had no room) sets the ``disk_full`` flag,
+and the run stops with ``ResourceLimit`` too. The report's ``stop_cause`` names what stopped
+the run: ``disk`` for a full disk, else the pause causes on when the stall began.
+
 Every transition is an event (time, cause, value, limit, seconds held); the log keeps the
 first :data:`MAX_EVENTS`, while the seconds per cause are always exact.
 """
@@ -68,10 +73,16 @@ class Backpressure:
     :attr:`stalled` (one attribute, assigned whole).
     """
 
-    def __init__(self, limits: Limits, pause: Flag, disk_over: Flag) -> None:
+    def __init__(
+        self, limits: Limits, pause: Flag, disk_over: Flag, disk_full: Flag | None = None
+    ) -> None:
         self.limits = limits
         self._pause = pause
         self._disk_over = disk_over
+        self._disk_full = disk_full
+        #: Seconds into the run when a user first reported a full disk.
+        self.disk_full_at: float | None = None
+        #: The pause causes on when the stall began.
         #: cause -> time (s) it turned on, for causes on now.
         self._on_since: dict[str, float] = {}
         self._held_s = dict.fromkeys(CAUSES, 0.0)
@@ -138,6 +149,20 @@ class Backpressure:
             }
         )
 
+    def disk_is_full(self, t_s: float) -> bool:
+        """Whether a user has met a full disk (noting when it was first seen, at ``t_s``)."""
+        if self.disk_full_at is None and self._disk_full is not None and self._disk_full.is_set():
+            self.disk_full_at = t_s
+        return self.disk_full_at is not None
+
+    def stop_cause(self) -> str | None:
+        """What makes the run stop with ``ResourceLimit`` (None: nothing)."""
+        if self.disk_full_at is not None:
+            return DISK
+        if self.stalled:
+            return "+".join(self.stalled_by)
+        return None
+
     def active(self) -> list[str]:
         """Causes on now."""
         return [cause for cause in CAUSES if cause in self._on_since]
@@ -160,6 +185,8 @@ class Backpressure:
             "active_at_end": self.active(),
             "stalled": self.stalled,
             "stalled_by": self.stalled_by,
+            "disk_full_at_s": None if self.disk_full_at is None else round(self.disk_full_at, 3),
+            "stop_cause": self.stop_cause(),
             "events": self.events,
             "events_dropped": self.events_dropped,
         }

@@ -1,5 +1,8 @@
 """The flags the coordinator sets and every user reads: stop, backpressure pause, disk over.
 
+One flag goes the other way: ``disk_full``, which a user sets when the disk had no room for
+a write, its ledger or its spool, and the coordinator reads to end the run.
+
 With users as threads they are ``threading.Event`` objects. Across worker processes they are
 bytes of one shared-memory array (:class:`SharedFlag`), never ``multiprocessing.Event``: an
 Event takes a process-shared lock on every ``is_set()``, users call it before every op, and a
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = ["POLL_S", "Controls", "Flag", "SharedFlag", "process_controls", "thread_controls"]
@@ -43,12 +46,16 @@ class Controls:
     #: this is set, so every user starts together and the run's clock starts with them
     #: (starting a process takes about half a second here). None: start at once (threads).
     go: Flag | None = None
+    #: Set by a user that found the disk full (the store, its ledger or the spool had no
+    #: room): the run stops with ``ResourceLimit``, cause ``disk``.
+    disk_full: Flag = field(default_factory=threading.Event)
 
 
 class SharedFlag:
     """One byte of a shared-memory array, used as a lock-free, process-shared flag.
 
-    A one-byte store or load is atomic, and only the coordinator writes, so no lock is needed.
+    A one-byte store or load is atomic, and every writer of a flag writes the same value (the
+    coordinator, or users setting ``disk_full``), so no lock is needed.
     """
 
     __slots__ = ("_cells", "_index")
@@ -96,6 +103,6 @@ def process_controls(context: Any) -> Controls:
     The array must reach the workers as a ``Process`` argument (shared memory is inherited
     at start, it cannot be sent through a pipe later).
     """
-    cells = context.RawArray("b", 4)
-    flags = [SharedFlag(cells, index) for index in range(4)]
-    return Controls(flags[0], flags[1], flags[2], flags[3])
+    cells = context.RawArray("b", 5)
+    flags = [SharedFlag(cells, index) for index in range(5)]
+    return Controls(flags[0], flags[1], flags[2], flags[3], flags[4])

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "DiskFullError",
     "ProfileError",
     "ReplayError",
     "ReplayFormatError",
@@ -75,3 +76,17 @@ class ReplayError(StressError, RuntimeError):
     """A replay ran but did not reproduce the recorded run."""
 
     exit_code = 1
+
+
+class DiskFullError(StressError, OSError):
+    """The run folder's file system has no room for a run to start (or to be prepared).
+
+    Once users run, a full disk is a finding (``ResourceLimit``, cause ``disk``), not this.
+    """
+
+    exit_code = 1
+
+    def __init__(self, folder: str, problem: str) -> None:
+        self.folder = folder
+        self.problem = problem
+        super().__init__(f"{folder}: {problem}")

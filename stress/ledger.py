@@ -6,10 +6,18 @@ process being killed with SIGKILL, because the kernel owns the mapped pages. Bef
 write op a user appends an *intent* (op index, table, row count); after it, one record per
 row with the row's id and an 8-byte digest of the exact JSON the store acknowledged. An intent
 with no rows after it is the op that was in flight when its process died: ``indeterminate``.
+
+The file's blocks are reserved (``posix_fallocate``) before a window is mapped: a page of a
+mapping past what the file system could store is not an error but a SIGBUS at the first
+write to it, which kills the process and loses everything. A reservation that does not fit
+raises ``OSError`` (``ENOSPC``) instead. An intent reserves room for itself and every row
+record its op will add, so once an op is handed to the store its outcome can always be
+written: on a full disk the op is refused before the store sees it, never half recorded.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import struct
@@ -86,14 +94,36 @@ class LedgerWriter:
         self._offset = _end_offset(path)
         self._window_start = 0
         self._window_end = 0
+        #: Bytes of the file whose blocks are reserved (a whole number of windows).
+        self._reserved = 0
         self._map: mmap.mmap | None = None
+
+    def reserve(self, records: int) -> None:
+        """Make sure the next ``records`` records have blocks on disk; ``OSError`` if not."""
+        self._reserve_to(self._offset + records * _RECORD.size)
+
+    def _reserve_to(self, end: int) -> None:
+        # Whole windows at a time: one system call per 1.4 MB of ledger.
+        if end <= self._reserved:
+            return
+        target = -(-end // _WINDOW) * _WINDOW
+        try:
+            os.posix_fallocate(self._fd, self._reserved, target - self._reserved)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(
+                exc.errno or errno.EIO,
+                f"no room for the ledger {self.path}: reserving "
+                f"{target - self._reserved:,} bytes failed: {reason}",
+            ) from exc
+        self._reserved = target
 
     def _map_window(self) -> None:
         start = self._offset - self._offset % _WINDOW
         if self._map is not None:
             self._map.close()
-        if os.fstat(self._fd).st_size < start + _WINDOW:
-            os.ftruncate(self._fd, start + _WINDOW)
+            self._map = None
+        self._reserve_to(start + _WINDOW)
         self._map = mmap.mmap(self._fd, _WINDOW, offset=start)
         self._window_start, self._window_end = start, start + _WINDOW
 
@@ -113,7 +143,10 @@ class LedgerWriter:
 
         ``draws_at`` is the user's stream position before the op was drawn, so the oracle can
         regenerate exactly this op if it turns out to have been in flight at a kill.
+        Raises ``OSError`` (nothing written) when the disk has no room for the intent and
+        its ``count`` row records.
         """
+        self.reserve(1 + count)
         self._append(INTENT, table, op_index, count, draws_at)
 
     def outcome(

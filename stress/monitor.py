@@ -292,7 +292,9 @@ class Monitor:
         """The coordinator's per-turn hook: a stop reason, or None to go on."""
         if self.error is not None:
             return StopReason.HARNESS
-        return StopReason.RESOURCE if self.backpressure.stalled else None
+        if self.backpressure.disk_is_full(elapsed_s) or self.backpressure.stalled:
+            return StopReason.RESOURCE
+        return None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stress-monitor", daemon=True)
@@ -401,6 +403,7 @@ def monitor_for_run(
         disk_mb=settings.max_disk_mb,
         max_stall_s=settings.max_stall_s,
     )
-    backpressure = Backpressure(limits, pool.controls.pause, pool.controls.disk_over)
+    controls = pool.controls
+    backpressure = Backpressure(limits, controls.pause, controls.disk_over, controls.disk_full)
     sampler = PsutilSampler(places, pool.pids, clock)
     return Monitor(sampler, backpressure, clock, settings.monitor_interval_ms / 1000)

@@ -13,10 +13,12 @@ from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.profiles import OpKind
 from stress.workload import PlannedOp
 
-__all__ = ["INTERRUPTED", "OpResult", "execute"]
+__all__ = ["DISK_FULL", "INTERRUPTED", "OpResult", "execute"]
 
 #: The store's error class of an operation stopped by :meth:`MetaDb.interrupt`.
 INTERRUPTED = "interrupted"
+#: The error class of an op the store could not do, or could not even spool, for want of room.
+DISK_FULL = "disk_full"
 
 
 @dataclass(slots=True)
@@ -37,6 +39,14 @@ class OpResult:
         """Stopped by the run's deadline (:meth:`MetaDb.interrupt`): neither done nor failed."""
         return self.cause == INTERRUPTED
 
+    @property
+    def disk_full(self) -> bool:
+        """The store (or its spool) met a full disk, even if the rows were spooled after all."""
+        written = self.written
+        return self.error_class == DISK_FULL or (
+            written is not None and written.error_class == DISK_FULL
+        )
+
 
 def _engine_class(error: EngineError) -> str:
     if error.error_class in ("lock_timeout", "busy"):
@@ -45,6 +55,8 @@ def _engine_class(error: EngineError) -> str:
         return "engine"
     if error.error_class == "corrupt":
         return "integrity"
+    if error.error_class == DISK_FULL:
+        return DISK_FULL
     return "other"
 
 
@@ -57,7 +69,11 @@ def _failed(error: EngineError) -> OpResult:
 def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
     if outcome.status == "persisted":
         return OpResult(True, len(op.rows), written=outcome)
-    error_class = "spooled" if outcome.status == "spooled" else "other"
+    # A spooled write is counted as spooled whatever the cause; a lost one by its cause.
+    if outcome.status == "spooled":
+        error_class = "spooled"
+    else:
+        error_class = DISK_FULL if outcome.error_class == DISK_FULL else "other"
     message = f"{outcome.error_class}: {outcome.reason}"
     return OpResult(
         False, error_class=error_class, message=message, written=outcome, cause=outcome.error_class

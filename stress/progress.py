@@ -232,6 +232,9 @@ def _stop_detail(summary: Mapping[str, Any]) -> str:
     if reason != "ResourceLimit":
         return ""
     backpressure = summary.get("backpressure") or {}
+    if backpressure.get("stop_cause") == "disk" and backpressure.get("disk_full_at_s") is not None:
+        at = float(backpressure["disk_full_at_s"])
+        return f": disk full (no room to write, first met {at:.1f} s into the run)"
     causes = backpressure.get("stalled_by") or []
     if not causes:
         return ": the resource was not recorded"

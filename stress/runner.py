@@ -32,6 +32,7 @@ from stress.artifacts import (
 )
 from stress.config import Settings
 from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
+from stress.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
 from stress.draws import Draws, database_seed_sequence
 from stress.errors import ConfigError
 from stress.faults import FaultSpec, fault_plan
@@ -143,6 +144,7 @@ def prepare_databases(run_dir: Path, settings: Settings, seed: int) -> tuple[Dat
             for table in JSON_TABLES:
                 factory = row_factory(table)
                 rows = [factory.make(draws) for _ in range(SEED_ROWS_PER_TABLE)]
+                ledger.reserve(len(rows))
                 done = store.record_batch(table, rows)
                 ledger.outcome(0, table, done.status, done.ids, done.row_jsons)
         ledger.close()
@@ -262,6 +264,7 @@ def build_summary(
                 "interrupted": u.interrupted,
                 "harness_error": u.harness_error,
                 "last_ops": u.last_ops,
+                "disk_full": u.disk_full,
             }
             for u in users
         ],
@@ -353,7 +356,10 @@ def _run_in_folder(
     signals: Interrupts,
 ) -> RunOutcome:
     settings, seed, run_dir = facts.settings, facts.seed, facts.run_dir
-    places = prepare_databases(run_dir, settings, seed)
+    # The room for the verdict is taken first and given back just before it is written.
+    reserve = ArtifactReserve.take(run_dir, reserve_bytes(settings.databases, len(users)))
+    with refuse_on_full_disk(run_dir, "preparing the databases", reserve):
+        places = prepare_databases(run_dir, settings, seed)
     specs = _worker_specs(settings, seed, users, facts.profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
@@ -379,6 +385,7 @@ def _run_in_folder(
             faults=faults,
             on_interval=log.write_running,
         )
+    reserve.release()
     exit_code = _exit_code(result)
     sections = {**monitor.sections(), "faults": faults.section()}
     summary = build_summary(facts, result, monitor.figures(), exit_code, sections)

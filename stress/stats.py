@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: The classes every recorded error belongs to; ``results["errors_by_class"]`` has all of them.
-ERROR_CLASSES = ("lock_timeout", "busy", "spooled", "integrity", "engine", "other")
+ERROR_CLASSES = ("lock_timeout", "busy", "spooled", "disk_full", "integrity", "engine", "other")
 
 #: The metric of an operation's end-to-end latency; other metrics (``"service"``,
 #: ``"schedule_lag"``, ...) are reported under ``results["metrics"]``.

@@ -23,8 +23,8 @@ from stress.clock import Clock, SystemClock
 from stress.controls import Controls, Flag
 from stress.journal import ResumePoint, UserJournal
 from stress.ledger import LedgerWriter
-from stress.metadb import MetaDb
-from stress.operations import OpResult, execute
+from stress.metadb import MetaDb, is_no_room
+from stress.operations import DISK_FULL, OpResult, execute
 from stress.pacing import (
     LATE_AFTER_S,
     LATE_OPS,
@@ -98,6 +98,9 @@ class UserResult:
     #: Traceback of an unexpected exception: a harness error, not a store failure.
     harness_error: str | None = None
     last_ops: list[str] = field(default_factory=list)
+    #: The first sign of a full disk this user met (the store's, the ledger's or the spool's
+    #: message); a ledger or side file with no room also ended the user there.
+    disk_full: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,12 @@ class UserRunner:
         self.result.skipped = list(point.skipped)
 
     def run(self) -> UserResult:
-        """The loop; never raises (an unexpected exception is recorded as a harness error)."""
+        """The loop; never raises (an unexpected exception is recorded as a harness error).
+
+        A file of the user's own (its ledger, its digest or journal file) with no room left
+        ends the user as a full disk, not a harness error: the ledger refuses an op before it
+        reaches the store, so nothing acknowledged goes unrecorded.
+        """
         try:
             if self.pacing.open_loop:
                 self._open_loop()
@@ -166,8 +174,11 @@ class UserRunner:
                 self._closed_loop()
         except PlanAbandoned:
             pass  # the stop came while an op was drawn: it never ran, nothing records it
-        except Exception:
-            self.result.harness_error = traceback.format_exc()
+        except Exception as exc:
+            if is_no_room(exc):
+                self._disk_full(str(exc))
+            else:
+                self.result.harness_error = traceback.format_exc()
         finally:
             self.store.close()
             if self._ledger is not None:
@@ -184,6 +195,12 @@ class UserRunner:
             tuple(self._format_last_ops()),
             self.result.harness_error is not None,
         )
+
+    def _disk_full(self, what: str) -> None:
+        """Record the first sign of a full disk and tell the coordinator, which ends the run."""
+        if self.result.disk_full is None:
+            self.result.disk_full = what
+        self.controls.disk_full.set()
 
     def _format_last_ops(self) -> list[str]:
         # list() of a deque copies it in one C call, safe while the user thread appends.
@@ -267,6 +284,8 @@ class UserRunner:
         ended = now()
         if ledger is not None and result.written is not None:
             ledger.outcome_of(op.index, result.written)
+        if result.error_class is not None and result.disk_full:
+            self._disk_full(result.message or DISK_FULL)
         # An OpKind is a str (StrEnum): using it as the name avoids the enum's slow .value.
         kind: str = executed.kind
         if result.interrupted:

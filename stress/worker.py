@@ -30,7 +30,7 @@ from stress.clock import SystemClock
 from stress.controls import Controls
 from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
 from stress.ledger import LedgerWriter, ledger_path
-from stress.metadb import MetaDb, StoreOptions
+from stress.metadb import MetaDb, StoreOptions, is_no_room
 from stress.pacing import ArrivalSchedule, Pacing
 from stress.profiles import Profile
 from stress.stats import StatsRecorder
@@ -196,7 +196,7 @@ def _runner(
     place = spec.databases[user.database_idx]
     store = MetaDb(place.path, place.home, spec.store_options)
     plan = UserPlan(spec.global_seed, user.user_id, spec.profiles[user.user_class], spec.limits)
-    sink, journal = _journal_files(spec, user, files, slots)
+    sink, journal = _journal_files(spec, user, files, slots, controls)
     ledger = None
     if spec.ledger_dir is not None:
         # A restarted user reopens its ledger and appends after the last whole record.
@@ -223,7 +223,11 @@ def _runner(
 
 
 def _journal_files(
-    spec: WorkerSpec, user: UserSpec, files: ExitStack, slots: ProgressSlots | None
+    spec: WorkerSpec,
+    user: UserSpec,
+    files: ExitStack,
+    slots: ProgressSlots | None,
+    controls: Controls,
 ) -> tuple[BinaryIO, UserJournal | None]:
     """The digest side file, and in a process the rest of the restart journal.
 
@@ -232,11 +236,29 @@ def _journal_files(
     digests = digests_path(spec.plans_dir, user.user_id)
     mode: Literal["ab", "wb"] = "ab" if user.resume is not None else "wb"
     if slots is None:
-        return files.enter_context(digests.open(mode)), None
+        sink: BinaryIO = digests.open(mode)
+        files.callback(_close_side_file, sink, controls)
+        return sink, None
     # Unbuffered: a record must reach the kernel before the slot commit that counts it.
-    sink = files.enter_context(digests.open(mode, buffering=0))
-    marks = files.enter_context(marks_path(spec.plans_dir, user.user_id).open(mode, buffering=0))
+    sink = digests.open(mode, buffering=0)
+    files.callback(_close_side_file, sink, controls)
+    marks = marks_path(spec.plans_dir, user.user_id).open(mode, buffering=0)
+    files.callback(_close_side_file, marks, controls)
     return sink, UserJournal(slots, user.user_id, marks)
+
+
+def _close_side_file(handle: BinaryIO, controls: Controls) -> None:
+    """Close a digest or journal file; on a full disk its buffered tail is lost, and said so.
+
+    The per-op digests only locate where a replay diverged (the plan digest in replay.json
+    decides); losing their tail must not turn a full disk into a harness error.
+    """
+    try:
+        handle.close()
+    except OSError as exc:
+        if not is_no_room(exc):
+            raise
+        controls.disk_full.set()
 
 
 def run_worker_thread(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:

@@ -205,6 +205,13 @@ def test_a_resource_limit_names_the_resource() -> None:
     assert "backpressure users paused 61.0 s (memory 61.0 s)" in block
 
 
+def test_a_full_disk_is_named_as_the_resource() -> None:
+    backpressure = {"stalled_by": [], "stop_cause": "disk", "disk_full_at_s": 4.427}
+    summary = _summary(_results(), "ResourceLimit", "/r", backpressure=backpressure)
+    block = format_results_block(summary)
+    assert "ResourceLimit after 12.3s: disk full (no room to write, first met 4.4 s" in block
+
+
 def test_engine_refusals_are_named_with_their_share_of_ops() -> None:
     recorder = StatsRecorder()
     for index in range(100):

@@ -6,7 +6,13 @@ simulator; the simulator reaches it only through the names exported here.
 """
 
 from stress.metadb.analytics import ANALYTICS, AnalyticsQuery
-from stress.metadb.engines import ENGINES, ERROR_CLASSES, EngineName, engine_version
+from stress.metadb.engines import (
+    ENGINES,
+    ERROR_CLASSES,
+    EngineName,
+    engine_version,
+    is_no_room,
+)
 from stress.metadb.errors import (
     EngineError,
     EngineUnavailableError,
@@ -76,6 +82,7 @@ __all__ = [
     "WriteOutcome",
     "WriteStatus",
     "engine_version",
+    "is_no_room",
     "iter_spool_lines",
     "model_for",
     "replay_spool",

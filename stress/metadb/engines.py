@@ -9,6 +9,8 @@ another upgrader, which SQLite reports as an immediate SQLITE_BUSY that no timeo
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ __all__ = [
     "configure_writes",
     "connect",
     "engine_version",
+    "is_no_room",
     "is_store_failure",
 ]
 
@@ -191,12 +194,47 @@ def _loaded_turso() -> Any:
     return sys.modules.get("turso")
 
 
-def classify_failure(exc: BaseException, waited_ms: float, busy_timeout_ms: int) -> str:
+#: Below this many free bytes on the database's file system, an I/O error is the disk filling.
+DISK_FULL_BELOW_BYTES = 1 << 20
+#: errno values that mean "no room" (a full disk, or a quota spent).
+_NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def classify_failure(
+    exc: BaseException, waited_ms: float, busy_timeout_ms: int, folder: Path | None = None
+) -> str:
     """Sort a store failure into one of :data:`ERROR_CLASSES`.
 
     SQLite says "database is locked" both when it waited out the busy timeout and when it gave
-    up at once (a snapshot conflict); ``waited_ms`` tells the two apart.
+    up at once (a snapshot conflict); ``waited_ms`` tells the two apart. A full disk is not
+    always SQLITE_FULL: growing the ``-shm`` file to open a connection fails as
+    SQLITE_IOERR_SHMSIZE, "disk I/O error". So an I/O error while ``folder`` (the database's
+    folder) has less than :data:`DISK_FULL_BELOW_BYTES` free counts as ``disk_full`` too.
     """
+    if is_no_room(exc):
+        return "disk_full"
+    error_class = _classify_message(exc, waited_ms, busy_timeout_ms)
+    if error_class == "io_error" and folder is not None and _nearly_full(folder):
+        return "disk_full"
+    return error_class
+
+
+def is_no_room(exc: BaseException) -> bool:
+    """True when ``exc`` says the disk (or the quota) has no room: ENOSPC, EDQUOT, SQLITE_FULL."""
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_ROOM_ERRNOS
+    return getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL"
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < DISK_FULL_BELOW_BYTES
+
+
+def _classify_message(exc: BaseException, waited_ms: float, busy_timeout_ms: int) -> str:
     message = str(exc).lower()
     if message == "interrupted" or "interrupted" in message.split(":")[0]:
         return "interrupted"

@@ -4,10 +4,17 @@ Path: ``<home>/logs/meta-db-errors-<YYYY-MM-DD>.jsonl`` (UTC date). Many process
 once, so each append is a single ``os.write`` of whole lines on an ``O_APPEND`` descriptor,
 under an exclusive ``flock``: ``O_APPEND`` alone keeps writes from overlapping on a local file
 system, and the lock keeps that true where the kernel would split a large write.
+
+An append is whole or absent: on a full disk ``os.write`` stores what fits and returns the
+short count (or raises ``ENOSPC``), which would leave a torn last line that every later line
+is glued to. So the file's size is taken under the lock before the write, and a write that
+did not store every byte is cut back to it (still under the lock, so no other appender's
+line is lost) before the failure is raised.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator, Sequence
@@ -94,13 +101,27 @@ def append_entries(
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        written = os.write(fd, payload)
-        if written != len(payload):
-            # A short write on a regular file means the disk filled mid-way; say so.
-            raise OSError(f"short write to spool {path}: {written} of {len(payload)} bytes")
+        _append_whole(fd, path, payload)
     finally:
         os.close(fd)  # closing releases the flock
     return path
+
+
+def _append_whole(fd: int, path: Path, payload: bytes) -> None:
+    """Write ``payload`` at the end of ``fd`` (flock held) whole, or leave the file as it was."""
+    size_before = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, payload)
+    except OSError:
+        os.ftruncate(fd, size_before)  # shrinking frees blocks: it needs no room
+        raise
+    if written != len(payload):
+        os.ftruncate(fd, size_before)
+        # A short write on a regular file means the disk filled mid-way; say so as ENOSPC.
+        raise OSError(
+            errno.ENOSPC,
+            f"short write to spool {path}: {written} of {len(payload)} bytes (cut back)",
+        )
 
 
 def spool_files(home: Path) -> list[Path]:

@@ -32,6 +32,7 @@ from stress.metadb.engines import (
     classify_failure,
     configure_writes,
     connect,
+    is_no_room,
     is_store_failure,
 )
 from stress.metadb.errors import (
@@ -307,7 +308,9 @@ class MetaDb(TableWriters):
 
     def _engine_error(self, exc: BaseException, started: float) -> EngineError:
         waited_ms = (time.perf_counter() - started) * 1000
-        error_class = classify_failure(exc, waited_ms, self.options.busy_timeout_ms)
+        error_class = classify_failure(
+            exc, waited_ms, self.options.busy_timeout_ms, self.path.parent
+        )
         return EngineError(self.options.engine, error_class, str(exc))
 
     @contextmanager
@@ -367,10 +370,10 @@ class MetaDb(TableWriters):
                 )
                 for i, row_json in enumerate(row_jsons)
             ]
-            status, reason = self._spool(entries, error)
+            status, reason, error_class = self._spool(entries, error)
             kept = tuple(reserved) if reserved is not None else ()
             return BatchOutcome(
-                table, status, len(row_jsons), kept, error.error_class, reason, tuple(row_jsons)
+                table, status, len(row_jsons), kept, error_class, reason, tuple(row_jsons)
             )
         return BatchOutcome(table, "persisted", len(row_jsons), ids, row_jsons=tuple(row_jsons))
 
@@ -400,13 +403,19 @@ class MetaDb(TableWriters):
 
     def _spool(
         self, entries: list[spool.SpoolEntry], error: EngineError
-    ) -> tuple[WriteStatus, str]:
-        """Append ``entries`` to the spool: ``spooled``, or ``failed`` if even that fails."""
+    ) -> tuple[WriteStatus, str, str]:
+        """Append ``entries`` to the spool: ``spooled``, or ``failed`` if even that fails.
+
+        Returns the status, the reason and the error class: a spool that has no room makes
+        the class ``disk_full`` whatever failed first, since that is why the rows are lost.
+        """
         try:
             spool.append_entries(self.home, entries, self.options.engine)
         except OSError as spool_exc:
-            return "failed", f"{error.message}; spool append failed too: {spool_exc}"
-        return "spooled", error.message
+            error_class = "disk_full" if is_no_room(spool_exc) else error.error_class
+            reason = f"{error.message}; spool append failed too: {spool_exc}"
+            return "failed", reason, error_class
+        return "spooled", error.message, error.error_class
 
     # -- control-plane writers ---------------------------------------------------------
 
@@ -424,8 +433,8 @@ class MetaDb(TableWriters):
             failed = spool.SpoolEntry(
                 entry.table, entry.op, error.error_class, error.message, entry.id, None, entry.data
             )
-            status, reason = self._spool([failed], error)
-            return WriteOutcome(entry.table, status, entry.id, error.error_class, reason)
+            status, reason, error_class = self._spool([failed], error)
+            return WriteOutcome(entry.table, status, entry.id, error_class, reason)
         return WriteOutcome(entry.table, "persisted", row_id)
 
     def insert_event(self, kind: str, payload: Mapping[str, Any]) -> WriteOutcome:

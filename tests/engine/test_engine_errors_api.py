@@ -80,11 +80,14 @@ def test_errors_inherit_the_matching_builtin_and_exit_code() -> None:
     )
     assert isinstance(stress.errors.ReplayError("diverged"), RuntimeError)
     assert stress.errors.ReplayFormatError("r.json", "bad").exit_code == 2
+    full = stress.errors.DiskFullError("runs/x", "no room")
+    assert isinstance(full, OSError) and full.exit_code == 1 and str(full) == "runs/x: no room"
     unknown = metadb_errors.UnknownTableError("nope")
     assert isinstance(unknown, KeyError) and str(unknown) == "unknown table 'nope'"
     for error in ERRORS:
         if isinstance(error, stress.StressError):
-            assert isinstance(error, ValueError | RuntimeError) or type(error) is stress.StressError
+            matching = ValueError | RuntimeError | OSError
+            assert isinstance(error, matching) or type(error) is stress.StressError
         else:
             assert isinstance(error, metadb_errors.MetaDbError)
 
