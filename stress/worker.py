@@ -27,6 +27,7 @@ from stress.clock import SystemClock
 from stress.controls import Controls
 from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
 from stress.ledger import LedgerWriter, ledger_path
+from stress.memory import HeapTrimmer, limit_arenas
 from stress.metadb import MetaDb, StoreOptions
 from stress.pacing import ArrivalSchedule, Pacing
 from stress.profiles import Profile
@@ -92,10 +93,12 @@ def run_worker(
     controls: Controls,
     reports: ReportQueue,
     slots: ProgressSlots | None = None,
+    trimmer: HeapTrimmer | None = None,
 ) -> None:
     """Run every user of ``spec`` to its end, reporting stats as it goes.
 
-    With ``slots`` (worker processes) each user keeps the restart journal.
+    With ``slots`` (worker processes) each user keeps the restart journal; with ``trimmer``
+    the process's heap is trimmed between reports (threads share the coordinator's).
     """
     recorder = StatsRecorder()
     with ExitStack() as files:
@@ -110,6 +113,8 @@ def run_worker(
         for thread in threads:
             while thread.is_alive():
                 thread.join(spec.report_interval_s)
+                if trimmer is not None:
+                    trimmer.tick()
                 if thread.is_alive():
                     progress = tuple(runner.progress() for runner in runners)
                     reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
@@ -200,8 +205,9 @@ def worker_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A group-wide SIGTERM (``timeout``, a CI runner) is the coordinator's to act on too.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    limit_arenas()  # before the user threads start (see stress.memory)
     try:
-        run_worker(spec, controls, reports, slots)
+        run_worker(spec, controls, reports, slots, HeapTrimmer())
     except BaseException:
         reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
         raise

@@ -16,7 +16,7 @@ from typing import Any
 from stress.metadb.engines import Connection
 from stress.metadb.schema import JSON_TABLES
 
-__all__ = ["ANALYTICS", "AnalyticsQuery", "SNAPSHOT_CACHE_KIB", "snapshot_rows"]
+__all__ = ["ANALYTICS", "SNAPSHOT_CACHE_KIB", "AnalyticsQuery", "snapshot_rows"]
 
 #: Page cache of a snapshot copy, in KiB: the most memory a copy holds, however big its tables.
 SNAPSHOT_CACHE_KIB = 4096
