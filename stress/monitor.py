@@ -4,7 +4,8 @@ Every ``STRESS_MONITOR_INTERVAL_MS`` (250 ms by default) it takes one :class:`Re
 
 - resident memory (RSS) of the coordinator, of every worker process, and of the helper
   processes of the tree (the forkserver); the sum is what ``STRESS_MAX_MEMORY_MB`` limits. RSS
-  counts a page shared by two processes twice, so the sum is an upper bound;
+  counts a page shared by two processes twice, so the sum is an upper bound. Each process's
+  kernel high-water mark (``VmHWM``) is read too, so its peak counts even between samples;
 - CPU of the whole process tree since the previous sample, in **percent of one core**: 100 is
   one core fully busy, four busy cores read 400 (``psutil``'s convention, and the unit of
   ``STRESS_MAX_CPU_PERCENT``);
@@ -14,7 +15,8 @@ Every ``STRESS_MONITOR_INTERVAL_MS`` (250 ms by default) it takes one :class:`Re
 
 Each sample goes to :class:`~stress.backpressure.Backpressure` (the flags and their log), to
 the peaks, and to a timeline that stays bounded however long the run: past the cap, adjacent
-pairs of entries merge into one that keeps the larger of each value.
+pairs of entries merge into one that keeps the larger of each value. After each sample the
+coordinator's heap is trimmed when its interval has passed (see :mod:`stress.memory`).
 
 The sampler and the clock are injected: tests feed :meth:`Monitor.observe` made-up samples
 at made-up times and never start the thread.
@@ -28,7 +30,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psutil
@@ -37,6 +39,7 @@ from stress.backpressure import DISK, Backpressure, Limits
 from stress.clock import Clock, SystemClock
 from stress.config import Settings
 from stress.coordinator import StopReason
+from stress.memory import HeapTrimmer, limit_arenas, peak_rss_bytes, reset_peak_rss
 from stress.metadb import spool_files
 from stress.pool import WorkerPool
 from stress.worker import DatabasePlace
@@ -80,6 +83,8 @@ class ResourceSample:
     """Database files with their -wal and -shm, and spool files, together."""
     wal_bytes: tuple[int, ...]
     """Size of each database's -wal file, by database index."""
+    peak_rss_bytes: Mapping[str, int] = field(default_factory=dict)
+    """The kernel's high-water mark of resident memory by process label, where known."""
 
     @property
     def rss_total_mb(self) -> float:
@@ -144,6 +149,7 @@ class PsutilSampler:
     def sample(self) -> ResourceSample:
         now = self._clock.now()
         rss: dict[str, int] = {}
+        peaks: dict[str, int] = {}
         cpu_now: dict[int, float] = {}
         for label, pid in self._tree():
             try:
@@ -155,10 +161,11 @@ class PsutilSampler:
                 self._known.pop(pid, None)
                 continue
             rss[label] = rss.get(label, 0) + memory
+            peaks[label] = peaks.get(label, 0) + (peak_rss_bytes(pid) or memory)
             cpu_now[pid] = times.user + times.system
         cpu = self._cpu_percent(now, cpu_now)
         disk, wal = disk_usage(self._places)
-        return ResourceSample(rss, cpu, os.getloadavg()[0], disk, wal)
+        return ResourceSample(rss, cpu, os.getloadavg()[0], disk, wal, peaks)
 
     def _tree(self) -> list[tuple[str, int]]:
         workers = self._workers()
@@ -254,8 +261,10 @@ class Monitor:
         clock: Clock,
         interval_s: float,
         timeline_cap: int = TIMELINE_CAP,
+        trimmer: HeapTrimmer | None = None,
     ) -> None:
         self.sampler = sampler
+        self.trimmer = trimmer
         self.backpressure = backpressure
         self.clock = clock
         self.interval_s = interval_s
@@ -271,7 +280,7 @@ class Monitor:
         self._wall = (0.0, 0.0)  # thread start and end, perf_counter seconds
 
     def observe(self, sample: ResourceSample) -> None:
-        """Take one sample into account, at the clock's current time."""
+        """Take one sample into account, at the clock's current time; then trim if due."""
         t_s = self.clock.now() - self._started
         self.backpressure.observe(t_s, sample.limited_values())
         self.timeline.add(t_s, sample, self.backpressure.active())
@@ -282,11 +291,14 @@ class Monitor:
         peaks["disk_mb"] = max(peaks["disk_mb"], sample.disk_bytes / _MB)
         for label, rss in sample.rss_bytes.items():
             previous = self._peak_rss_by_process.get(label, 0.0)
-            self._peak_rss_by_process[label] = max(previous, rss / _MB)
+            high_water = sample.peak_rss_bytes.get(label, 0)
+            self._peak_rss_by_process[label] = max(previous, rss / _MB, high_water / _MB)
         if len(self._peak_wal_mb) < len(sample.wal_bytes):
             self._peak_wal_mb += [0.0] * (len(sample.wal_bytes) - len(self._peak_wal_mb))
         for index, wal in enumerate(sample.wal_bytes):
             self._peak_wal_mb[index] = max(self._peak_wal_mb[index], wal / _MB)
+        if self.trimmer is not None:
+            self.trimmer.tick()
 
     def check(self, elapsed_s: float) -> str | None:
         """The coordinator's per-turn hook: a stop reason, or None to go on."""
@@ -369,6 +381,7 @@ class Monitor:
                 label: round(mb, 1) for label, mb in sorted(self._peak_rss_by_process.items())
             },
             "peak_wal_mb_by_database": [round(mb, 3) for mb in self._peak_wal_mb],
+            "heap_trims": self.trimmer.trims if self.trimmer is not None else 0,
             "monitor": {
                 "samples": cost.samples,
                 "cpu_s": round(cost.cpu_s, 4),
@@ -406,4 +419,9 @@ def monitor_for_run(
     controls = pool.controls
     backpressure = Backpressure(limits, controls.pause, controls.disk_over, controls.disk_full)
     sampler = PsutilSampler(places, pool.pids, clock)
-    return Monitor(sampler, backpressure, clock, settings.monitor_interval_ms / 1000)
+    # Before the users' threads start: arenas made later obey the cap, and the coordinator's
+    # peak is this run's.
+    limit_arenas()
+    reset_peak_rss()
+    interval_s = settings.monitor_interval_ms / 1000
+    return Monitor(sampler, backpressure, clock, interval_s, trimmer=HeapTrimmer(clock))

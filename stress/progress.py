@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from stress.memory import format_peak_memory
 from stress.operations import INTERRUPTED
 from stress.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS
 from stress.stats import ERROR_CLASSES, LiveFigures
@@ -154,7 +155,7 @@ def format_results_block(summary: Mapping[str, Any]) -> str:
         *_substitution_lines(summary, ops.substituted),
         *_pacing_lines(summary),
         *_backpressure_lines(summary),
-        *_resources_lines(results),
+        *_resources_lines(results, summary.get("resources") or {}),
         f"artifacts    {summary['run_dir']}",
     ]
     return "\n".join(lines)
@@ -301,14 +302,17 @@ def _backpressure_lines(summary: Mapping[str, Any]) -> list[str]:
     return [f"backpressure users paused {paused:.1f} s ({held})"]
 
 
-def _resources_lines(results: Mapping[str, Any]) -> list[str]:
+def _resources_lines(results: Mapping[str, Any], resources: Mapping[str, Any]) -> list[str]:
     if "peak_memory_mb" not in results:
         return []
-    return [
+    lines = [
         f"resources    peak memory {results['peak_memory_mb']:,.1f} MB  "
         f"cpu {results['peak_cpu_percent']:,.0f}% of one core  load {results['peak_load']:.2f}  "
         f"disk {results['disk_used_mb']:,.1f} MB"
     ]
+    if resources.get("peak_rss_mb_by_process"):
+        lines.append(f"memory       {format_peak_memory(resources).removeprefix('peak memory  ')}")
+    return lines
 
 
 # (key in a latency summary, label shown)

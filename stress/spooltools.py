@@ -103,9 +103,14 @@ def run_spool_command(args: argparse.Namespace, out: TextIO) -> int:
         with MetaDb(place.db, place.home, StoreOptions(engine=args.engine)) as store:
             result = replay_spool(store)
         problems += len(result.problems)
+        elsewhere = (
+            f", {result.applied_elsewhere:,} applied by another replay running at once"
+            if result.applied_elsewhere
+            else ""
+        )
         print(
             f"{place.home}: {result.lines_read:,} lines read, {result.ingested:,} ingested, "
-            f"{result.duplicates:,} already present, {len(result.problems)} problems",
+            f"{result.duplicates:,} already present, {len(result.problems)} problems{elsewhere}",
             file=out,
         )
         for problem in result.problems[:20]:

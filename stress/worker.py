@@ -30,6 +30,7 @@ from stress.clock import SystemClock
 from stress.controls import Controls
 from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
 from stress.ledger import LedgerWriter, ledger_path
+from stress.memory import HeapTrimmer, limit_arenas
 from stress.metadb import MetaDb, StoreOptions, is_no_room
 from stress.pacing import ArrivalSchedule, Pacing
 from stress.profiles import Profile
@@ -117,10 +118,12 @@ def run_worker(
     controls: Controls,
     reports: ReportQueue,
     slots: ProgressSlots | None = None,
+    trimmer: HeapTrimmer | None = None,
 ) -> None:
     """Run every user of ``spec`` to its end, reporting stats as it goes.
 
-    With ``slots`` (worker processes) each user keeps the restart journal.
+    With ``slots`` (worker processes) each user keeps the restart journal; with ``trimmer``
+    the process's heap is trimmed between reports (threads share the coordinator's).
     """
     recorder = StatsRecorder()
     with ExitStack() as files:
@@ -133,7 +136,8 @@ def run_worker(
             _wait_for_go(spec, controls, reports)
             for thread in threads:
                 thread.start()
-            _watch(spec, controls, reports, recorder, list(zip(runners, threads, strict=True)))
+            users = list(zip(runners, threads, strict=True))
+            _watch(spec, controls, reports, recorder, users, trimmer)
         except CoordinatorGone:
             # Nobody else will stop these users now; each ends after its op in flight, so its
             # ledger holds the op's outcome (a ``stress verify`` of the folder reads it).
@@ -152,6 +156,7 @@ def _watch(
     reports: ReportQueue,
     recorder: StatsRecorder,
     users: list[tuple[UserRunner, threading.Thread]],
+    trimmer: HeapTrimmer | None = None,
 ) -> None:
     """Report every interval until the users end; from the stop on, interrupt their ops.
 
@@ -172,6 +177,8 @@ def _watch(
             progress = tuple(runner.progress() for runner, _ in users)
             reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
             next_report += spec.report_interval_s
+            if trimmer is not None:
+                trimmer.tick()
 
 
 def _wait_for_go(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> None:
@@ -280,8 +287,9 @@ def worker_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A group-wide SIGTERM (``timeout``, a CI runner) is the coordinator's to act on too.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    limit_arenas()  # before the user threads start (see stress.memory)
     try:
-        run_worker(spec, controls, reports, slots)
+        run_worker(spec, controls, reports, slots, HeapTrimmer())
     except CoordinatorGone:
         return  # quietly: there is nobody left to tell, and a traceback would only alarm
     except BaseException:

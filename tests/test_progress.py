@@ -256,9 +256,14 @@ def test_substitutions_open_loop_limits_and_resources_are_shown() -> None:
         open_loop=open_loop,
         config={"latency_limit_ms": 100.0},
         backpressure={"disk_over_s": 3.25, "paused_s": 0.0},
+        resources={
+            "peak_memory_mb": 312.4,
+            "peak_rss_mb_by_process": {"worker-0": 101.3, "coordinator": 85.2},
+        },
     )
     block = format_results_block(summary)
     assert "operations   1,239 (34 failed, 5 skipped)" in block
+    assert "memory       312.4 MB in all; coordinator 85.2, worker-0 101.3 MB" in block
     assert "substituted  10 writes ran as selects: the disk budget was spent for 3.2 s" in block
     assert (
         "open loop    target 500.0 ops/s, achieved 480.2; schedule lag p99 up to 12.500 ms; "

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from stress.metadb.errors import EngineUnavailableError
 
 __all__ = [
+    "CONNECTION_CACHE_KIB",
     "ENGINES",
     "ERROR_CLASSES",
     "Connection",
@@ -35,6 +36,11 @@ __all__ = [
     "is_no_room",
     "is_store_failure",
 ]
+
+#: Page cache of one connection, in KiB: set on every connection rather than left to the
+#: build's default, so a process's SQLite memory is at most this times its open connections
+#: (plus what a statement's sorter holds while it runs), however big the file grows.
+CONNECTION_CACHE_KIB = 2000
 
 EngineName = Literal["sqlite", "turso"]
 ENGINES: tuple[EngineName, ...] = ("sqlite", "turso")
@@ -67,6 +73,7 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
+    def fetchmany(self, size: int = ..., /) -> list[Any]: ...
 
 
 class Connection(Protocol):
@@ -136,6 +143,11 @@ def _connect_sqlite(path: Path, options: ConnectOptions) -> sqlite3.Connection:
 
 def _configure(conn: Connection, options: ConnectOptions) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout_ms)}")
+    conn.execute(f"PRAGMA cache_size = -{CONNECTION_CACHE_KIB}")
+    if options.engine == "sqlite":
+        # No memory-mapped reads: a mapping would add up to the file's size to resident
+        # memory as the database grows (0 is the usual build default; say so, not assume it).
+        conn.execute("PRAGMA mmap_size = 0")
     if options.read_only:
         conn.execute("PRAGMA query_only = 1")
 

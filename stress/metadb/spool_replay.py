@@ -1,8 +1,10 @@
 """Re-ingest spooled writes, exactly once, so nothing a failed write carried is lost.
 
 Progress is a line number per spool file, kept in ``source_cursors`` under
-``spool:<file name>`` and advanced in the same transaction as the rows it covers: a replay that
-dies half-way resumes where it stopped, and a second replay adds nothing.
+``spool:<file name>``, read and advanced inside the same write transaction as the rows it
+covers: a replay that dies half-way resumes where it stopped, a second replay adds nothing, and
+two replays running at once (two terminals, two tools, no shared lock file) split the lines
+between them instead of both ingesting every one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class SpoolReplayResult:
     """What a replay did, over every spool file under the home folder."""
 
     files: int = 0
+    #: Lines this replay took (applied, found present, or reported as problems).
     lines_read: int = 0
     #: Rows (and event and cursor writes) applied now.
     ingested: int = 0
@@ -37,6 +40,8 @@ class SpoolReplayResult:
     problems: list[str] = field(default_factory=list)
     #: (table, id) of every row inserted now, for the caller's own accounting.
     inserted: list[tuple[str, int]] = field(default_factory=list)
+    #: Lines this replay read but another replay, running at the same time, applied first.
+    applied_elsewhere: int = 0
 
 
 def replay_spool(store: MetaDb, home: Path | None = None) -> SpoolReplayResult:
@@ -54,6 +59,8 @@ def replay_spool(store: MetaDb, home: Path | None = None) -> SpoolReplayResult:
 
 def _replay_file(store: MetaDb, path: Path, result: SpoolReplayResult) -> None:
     source = f"spool:{path.name}"
+    # Only a hint of where to start reading: the cursor that decides is read again inside
+    # each chunk's write transaction (see _apply_chunk).
     done = int(store.source_cursor(source) or 0)
     chunk: list[spool.SpoolLine] = []
     for line in spool.iter_spool_lines(path, start_after=done):
@@ -72,16 +79,33 @@ def _apply_chunk(
 ) -> None:
     staged = SpoolReplayResult()
     with store.transaction() as conn:
-        for line in chunk:
+        # The cursor is read under BEGIN IMMEDIATE, i.e. holding the write lock, and advanced
+        # in the same transaction as the rows: a cursor read before the lock could be stale,
+        # and two replays that both read it would both apply every line (rows written without
+        # a reserved id have nothing that makes the second insert a duplicate). Holding the
+        # lock makes "read cursor, apply the lines after it, move it" one atomic step for any
+        # process that writes this file, whether or not it shares a lock file with us.
+        done = _cursor_in(conn, source)
+        fresh = [line for line in chunk if line.number > done]
+        for line in fresh:
             _apply_line(conn, line, staged)
-        cursor = {"source": source, "cursor_value": str(chunk[-1].number), "updated_at": _now()}
-        _upsert_cursor(conn, cursor)
+        if fresh:
+            cursor = {"source": source, "cursor_value": str(fresh[-1].number), "updated_at": _now()}
+            _upsert_cursor(conn, cursor)
     # Count only after the commit: a failed chunk is retried whole by the next replay.
-    result.lines_read += len(chunk)
+    result.lines_read += len(fresh)
+    result.applied_elsewhere += len(chunk) - len(fresh)
     result.ingested += staged.ingested
     result.duplicates += staged.duplicates
     result.problems.extend(staged.problems)
     result.inserted.extend(staged.inserted)
+
+
+def _cursor_in(conn: Connection, source: str) -> int:
+    row = conn.execute(
+        "SELECT cursor_value FROM source_cursors WHERE source = ?", (source,)
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _apply_line(conn: Connection, line: spool.SpoolLine, out: SpoolReplayResult) -> None:

@@ -139,3 +139,29 @@ def test_a_small_run_through_the_cli(tmp_path: Path) -> None:
     assert "stress 0.1.0: seed 3; users mixed=1; 1 database(s); threads" in text
     assert f"replay this run: stress replay {tmp_path / 'run' / 'replay.json'}" in text
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback() -> None:
+    """``stress settings | head -1``: the pipe's reader is gone before the output is written."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from stress.cli import console_main; console_main()",
+                "settings",
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stress.metadb import MetaDb, StoreOptions
+from stress.metadb import MetaDb, StoreOptions, replay_spool
 from stress.metadb.spool import SpoolEntry, append_entries
 
 
@@ -255,3 +255,21 @@ def turso_second_process(path: str, home: str, queue: Any) -> None:
     except BaseException as exc:  # the test asserts there was none
         report["raised"] = f"{type(exc).__name__}: {exc}"
     queue.put(report)
+
+
+def replay_worker(path: str, home: str, barrier: Any, queue: Any) -> None:
+    """Wait for every replayer, replay the spool once, report what this process applied."""
+    store = MetaDb(Path(path), Path(home))
+    barrier.wait()
+    result = replay_spool(store)
+    store.close()
+    queue.put(
+        {
+            "pid": os.getpid(),
+            "lines_read": result.lines_read,
+            "ingested": result.ingested,
+            "duplicates": result.duplicates,
+            "applied_elsewhere": result.applied_elsewhere,
+            "problems": result.problems,
+        }
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import _sqlite3
+import ctypes
 import hashlib
 import json
+import tracemalloc
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +23,8 @@ from stress.metadb import (
     InvalidRecordError,
     MetaDb,
 )
+from stress.metadb.analytics import SNAPSHOT_CACHE_KIB
+from stress.metadb.engines import CONNECTION_CACHE_KIB
 
 AGENTS = ("agent0", "agent1", "agent2", "agent3")
 NOW = datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
@@ -214,6 +219,42 @@ def test_snapshot_query_with_params(open_store: StoreFactory) -> None:
         store.record("ticks", tick(source))
     sql = "SELECT count(*) FROM ticks WHERE json_extract(row_json, '$.source') = ?"
     assert store.snapshot_query(sql, ("b",)).rows == store.query(sql, ("b",)).rows == [(2,)]
+
+
+def _sqlite_memory() -> ctypes.CDLL:
+    """The SQLite library Python's sqlite3 module runs on, for its memory counters."""
+    library = ctypes.CDLL(_sqlite3.__file__)
+    library.sqlite3_memory_highwater.restype = ctypes.c_int64
+    library.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+    return library
+
+
+def test_a_snapshot_holds_bounded_memory_however_big_its_table(open_store: StoreFactory) -> None:
+    store = open_store()
+    pad = "p" * 600
+    with store.transaction() as conn:  # 24 MB of rows, written straight in: fast
+        conn.executemany(
+            "INSERT INTO ticks (row_json) VALUES (?)",
+            ((json.dumps({**tick(f"s{i % 7}"), "pad": pad}),) for i in range(40_000)),
+        )
+    table_bytes = store.query("SELECT sum(length(row_json)) FROM ticks").rows[0][0]
+    assert table_bytes > 24_000_000
+    sql = "SELECT json_extract(row_json, '$.source'), count(*) FROM ticks GROUP BY 1 ORDER BY 1"
+    library = _sqlite_memory()
+    library.sqlite3_memory_highwater(1)  # restart the high-water mark from now
+    tracemalloc.start()
+    try:
+        result = store.snapshot_query(sql)
+        python_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    sqlite_peak = library.sqlite3_memory_highwater(0)
+    assert result.rows == [(f"s{i}", 40_000 // 7 + (i < 40_000 % 7)) for i in range(7)]
+    # The copy's page cache and its sorter (each capped by the copy's cache size), the live
+    # connection's cache, and statement overhead: never the table (a :memory: copy held it all).
+    bound = (2 * SNAPSHOT_CACHE_KIB + CONNECTION_CACHE_KIB) * 1024 + 4 * 2**20
+    assert sqlite_peak < bound < table_bytes * 0.6, (sqlite_peak, bound)
+    assert python_peak < 4 * 2**20, python_peak  # rows move a chunk at a time
 
 
 def test_retention_rolls_old_ticks_into_daily_counts(

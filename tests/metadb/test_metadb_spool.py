@@ -320,3 +320,30 @@ def test_write_is_failed_not_silent_when_the_spool_cannot_be_written(
     assert outcome.status == "failed" and not outcome.persisted
     assert outcome.error_class == "lock_timeout"
     assert outcome.reason is not None and "spool append failed too" in outcome.reason
+
+
+def test_a_replay_applies_only_lines_after_the_cursor_it_reads_under_the_write_lock(
+    open_store: StoreFactory, db_path: Path, tmp_path: Path
+) -> None:
+    """Another replay moves the cursor between this one's first look and its transaction."""
+    path = append_entries(tmp_path, [_entry(source) for source in "abcde"], "sqlite")
+    source = f"spool:{path.name}"
+    other = open_store()
+    seen: list[str] = []
+
+    def other_replay_overtakes(sql: str) -> None:
+        # After this replay's first look at the cursor (outside any transaction) and before
+        # its write transaction starts, a second replay commits lines 1 and 2.
+        if "FROM source_cursors" in sql and not seen:
+            seen.append("looked")
+        elif sql == "BEGIN IMMEDIATE" and seen == ["looked"]:
+            seen.append("overtaken")
+            assert other.upsert_source_cursor(source, "2").persisted
+
+    store = open_store(trace=other_replay_overtakes)
+    result = replay_spool(store)
+    assert seen == ["looked", "overtaken"]
+    assert (result.lines_read, result.ingested, result.applied_elsewhere) == (3, 3, 2)
+    sources = sorted(json.loads(t)["source"] for t in rows_by_id(store, "ticks").values())
+    assert sources == ["c", "d", "e"]  # a and b were the other replay's, not applied twice
+    assert store.source_cursor(source) == "5"
