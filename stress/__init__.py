@@ -9,13 +9,13 @@ lives in :mod:`stress.metadb` with its own API.
 
 from stress.artifacts import ReplayFile, read_replay_file, schema_errors
 from stress.config import Settings, load_settings, settings_from_dict
+from stress.engine.runner import RunOutcome, run_simulation
 from stress.errors import ConfigError, ProfileError, ReplayError, ReplayFormatError, StressError
-from stress.profiles import OpKind, Profile, load_profile, load_profiles
-from stress.replay import ReplayVerdict, replay_run
-from stress.runner import RunOutcome, run_simulation
-from stress.stats import StatsAggregator, StatsRecorder
+from stress.observe.stats import StatsAggregator, StatsRecorder
+from stress.plan.profiles import OpKind, Profile, load_profile, load_profiles
+from stress.plan.workload import PlannedOp, UserPlan
+from stress.replay.run import ReplayVerdict, replay_run
 from stress.version import __version__ as __version__
-from stress.workload import PlannedOp, UserPlan
 
 __all__ = [
     "ConfigError",

@@ -1,5 +1,5 @@
 """``python -m stress``: the same as the ``stress`` command."""
 
-from stress.cli import console_main
+from stress.cli.main import console_main
 
 console_main()

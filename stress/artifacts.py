@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -196,3 +197,12 @@ def schema_errors(document: Any, kind: str) -> list[str]:
         f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
         for error in validator.iter_errors(document)
     ]
+
+
+@dataclass(frozen=True)
+class DatabasePlace:
+    """Where database ``index`` lives: its meta.db file and its spool home."""
+
+    index: int
+    path: Path
+    home: Path

@@ -1,8 +1,8 @@
 """The time source of users and of the monitor, injectable so tests never wait for real time.
 
 Everything that schedules or measures goes through a :class:`Clock`: the open-loop schedule,
-op timing, think times and backpressure waits in :mod:`stress.users`, and the sample times of
-:mod:`stress.monitor`. :class:`SystemClock` is the real one; a test passes a fake whose
+op timing, think times and backpressure waits in :mod:`stress.engine.users`, and the sample times of
+:mod:`stress.observe.monitor`. :class:`SystemClock` is the real one; a test passes a fake whose
 ``wait`` advances its own time instantly, so a queueing test of minutes runs in milliseconds.
 """
 

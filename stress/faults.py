@@ -10,29 +10,26 @@ For example ``kill=every:20s,lock=every:30s:hold:12s`` kills a worker every 20 s
 30 s write-locks a database for 12 s. A lock picks its database from the fault's own stream
 unless ``db:N`` pins it. The first injection of each fault comes one period into the run.
 
-Parsing checks the text alone (it runs inside the settings model); :func:`fault_plan` then
-checks the spec against the rest of the settings (a kill needs worker processes, a lock must
-outlast the busy timeout). Both raise :class:`ConfigError` naming the variable or flag, the
-value and this grammar. Injection itself is :mod:`stress.injector`.
+Parsing checks the text alone (it runs inside the settings model);
+:func:`stress.engine.faultplan.fault_plan` then checks the spec against the rest of the
+settings (a kill needs worker processes, a lock must outlast the busy timeout). Both raise
+:class:`ConfigError` naming the variable or flag, the value and this grammar. Injection
+itself is :mod:`stress.engine.injector`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from stress.errors import ConfigError
-
-if TYPE_CHECKING:
-    from stress.config import Settings
 
 __all__ = [
     "FAULTS_GRAMMAR",
     "FaultSpec",
     "KillFault",
     "LockFault",
-    "fault_plan",
     "parse_duration",
     "parse_faults",
 ]
@@ -141,43 +138,3 @@ def _database(part: str, text: str) -> int:
     if not text.isdigit():
         raise _Bad(f"{part!r}: db:{text} must name a database index (0, 1, ...)")
     return int(text)
-
-
-def fault_plan(settings: Settings) -> tuple[FaultSpec, ...]:
-    """The run's faults, checked against its other settings; raises :class:`ConfigError`."""
-    if settings.faults is None:
-        return ()
-    source = settings.source_of("faults")
-    # Settings built in code have no recorded source ("default"): name the variable.
-    name = "STRESS_FAULTS" if source == "default" else source
-    specs = parse_faults(settings.faults, name)
-    for spec in specs:
-        problem = _conflict(spec, settings)
-        if problem is not None:
-            raise ConfigError(name, settings.faults, problem)
-    return specs
-
-
-def _conflict(spec: FaultSpec, settings: Settings) -> str | None:
-    """Why ``spec`` cannot run with ``settings``, or None."""
-    if isinstance(spec, KillFault):
-        if settings.processes == 0:
-            return (
-                "kill needs worker processes: set STRESS_PROCESSES to 1 or more (with 0 every "
-                "user is a thread of the coordinator, which a kill would end)"
-            )
-        return None
-    if settings.engine != "sqlite":
-        return "lock needs STRESS_ENGINE=sqlite (the lock holder is a sqlite3 process)"
-    if spec.hold_s * 1000 <= settings.busy_timeout_ms:
-        return (
-            f"a lock held {spec.hold_s:g} s does not outlast STRESS_BUSY_TIMEOUT_MS="
-            f"{settings.busy_timeout_ms}, so writers would wait it out and none would reach "
-            "the spool; hold it longer or lower the busy timeout"
-        )
-    if spec.database is not None and spec.database >= settings.databases:
-        return (
-            f"lock db:{spec.database} is not a database of this run "
-            f"(STRESS_DATABASES={settings.databases}: 0 to {settings.databases - 1})"
-        )
-    return None

@@ -29,13 +29,13 @@ from typing import Any
 import pytest
 
 from stress.artifacts import schema_errors
-from stress.backpressure import Backpressure, Limits
-from stress.cli import main
-from stress.diskfull import RESERVE_NAME, ArtifactReserve, reserve_bytes
+from stress.cli.main import main
+from stress.engine.diskfull import RESERVE_NAME, ArtifactReserve, reserve_bytes
 from stress.errors import DiskFullError
-from stress.ledger import _WINDOW, FAILED, LedgerWriter, iter_ledger_chunks, read_ledger
 from stress.metadb import EngineError, MetaDb, iter_spool_lines, spool_files
 from stress.metadb.spool import SpoolEntry, append_entries
+from stress.observe.backpressure import Backpressure, Limits
+from stress.oracle.ledger import _WINDOW, FAILED, LedgerWriter, iter_ledger_chunks, read_ledger
 
 _PAGE = 4096
 
@@ -82,7 +82,7 @@ def fill(folder: Path, leave: int = 0) -> None:
 _LEDGER_CHILD = """
 import errno, json, sys
 from pathlib import Path
-from stress.ledger import LedgerWriter
+from stress.oracle.ledger import LedgerWriter
 ledger = LedgerWriter(Path(sys.argv[1]))
 written = 0
 try:
@@ -195,12 +195,12 @@ import io, json, sys, threading
 from pathlib import Path
 from stress.config import DEFAULT_PROFILE_DIR
 from stress.controls import Controls
-from stress.ledger import LedgerWriter, read_ledger
+from stress.oracle.ledger import LedgerWriter, read_ledger
 from stress.metadb import MetaDb
-from stress.profiles import load_profiles
-from stress.stats import StatsRecorder
-from stress.users import UserRunner, UserSpec
-from stress.workload import PlanLimits, UserPlan
+from stress.plan.profiles import load_profiles
+from stress.observe.stats import StatsRecorder
+from stress.engine.users import UserRunner, UserSpec
+from stress.plan.workload import PlanLimits, UserPlan
 store_home, ledger_file = Path(sys.argv[1]), Path(sys.argv[2])
 limits = PlanLimits(5000, 10_000, 0, 1, 1)
 controls = Controls(threading.Event(), threading.Event(), threading.Event())

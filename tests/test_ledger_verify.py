@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from stress.draws import Draws, user_seed_sequence
-from stress.ledger import LedgerWriter, read_ledger, row_digest
 from stress.metadb import MetaDb, StoreOptions, replay_spool
-from stress.payloads import row_factory
-from stress.verify import DatabaseLedger, Verification, verify_databases
+from stress.oracle.ledger import LedgerWriter, read_ledger, row_digest
+from stress.oracle.verify import DatabaseLedger, Verification, verify_databases
+from stress.plan.draws import Draws, user_seed_sequence
+from stress.plan.payloads import row_factory
 
 
 def _rows(table: str, count: int, seed: int = 1) -> list[dict[str, Any]]:
@@ -187,7 +187,7 @@ def test_oracle_catches_a_store_that_drops_one_write_in_a_thousand(tmp_path: Pat
 
 
 def test_ledger_longer_than_one_mapped_window_round_trips(tmp_path: Path) -> None:
-    from stress.ledger import _WINDOW
+    from stress.oracle.ledger import _WINDOW
 
     per_window = _WINDOW // 22
     path = tmp_path / "l.bin"
@@ -212,11 +212,11 @@ def test_in_flight_intent_at_a_chunk_boundary_is_found(
 ) -> None:
     import functools
 
-    import stress.verify
-    from stress.ledger import iter_ledger_chunks
+    import stress.oracle.verify
+    from stress.oracle.ledger import iter_ledger_chunks
 
     monkeypatch.setattr(
-        stress.verify, "iter_ledger_chunks", functools.partial(iter_ledger_chunks, chunk=3)
+        stress.oracle.verify, "iter_ledger_chunks", functools.partial(iter_ledger_chunks, chunk=3)
     )
     rows = _rows("ticks", 4)
     ledger_path = tmp_path / "ledger" / "user-0.bin"
@@ -241,7 +241,7 @@ _KILLED_MID_OUTCOME = """
 import os, signal, sys
 from pathlib import Path
 import orjson
-from stress.ledger import LedgerWriter
+from stress.oracle.ledger import LedgerWriter
 from stress.metadb import MetaDb, StoreOptions
 
 home, ledger_file, recorded = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
@@ -300,7 +300,7 @@ def test_kill_after_a_bulk_commit_before_every_row_is_recorded_is_in_flight(
 def _two_database_run(run_dir: Path) -> None:
     import io
 
-    from stress.cli import main
+    from stress.cli.main import main
 
     flags = {
         "output-dir": str(run_dir),
@@ -327,7 +327,7 @@ def test_a_corrupt_database_is_reported_and_the_others_still_checked(
     import io
     import json
 
-    from stress.cli import main
+    from stress.cli.main import main
 
     run_dir = tmp_path / "run"
     _two_database_run(run_dir)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from stress.config import load_settings
 from stress.errors import ConfigError, ProfileError
 from stress.metadb.schema import JSON_TABLES
-from stress.profiles import (
+from stress.plan.profiles import (
     OP_ORDER,
     WRITE_OPS,
     OpKind,

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from stress.progress import (
+from stress.observe.progress import (
     ProgressReporter,
     format_duration,
     format_live_line,
     format_results_block,
 )
-from stress.stats import LiveFigures, StatsAggregator, StatsRecorder
+from stress.observe.stats import LiveFigures, StatsAggregator, StatsRecorder
 
 _FIGURES = LiveFigures(
     total_ops=1_234,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stress.replay import replay_run
+from stress.replay.run import replay_run
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "replay").glob("*/replay.json"))
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stress.controls import Flag, thread_controls
-from stress.coordinator import RunClock, StopReason, coordinate
-from stress.progress import ProgressReporter
-from stress.stall import StalledUser, StallWatchdog
-from stress.stats import StatsRecorder
-from stress.users import UserProgress, UserResult, UserSpec
+from stress.engine.coordinator import RunClock, coordinate
+from stress.engine.stall import StalledUser, StallWatchdog
+from stress.engine.users import UserProgress, UserResult, UserSpec
+from stress.observe.progress import ProgressReporter
+from stress.observe.stats import StatsRecorder
+from stress.outcomes import StopReason
 
 
 def test_no_progress_longer_than_the_bound_is_reported() -> None:

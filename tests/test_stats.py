@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stress.stats import (
+from stress.observe.stats import (
     ERROR_CLASSES,
     HIGHEST_MICROS,
     LATENCY,

@@ -20,7 +20,7 @@ import orjson
 
 from stress.bench.flags import number_flag, whole_flag
 from stress.config import settings_from_dict
-from stress.runner import run_simulation
+from stress.engine.runner import run_simulation
 
 __all__ = ["MonitorBench", "add_monitor_arguments", "measure_monitor", "run_monitor_command"]
 

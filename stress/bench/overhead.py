@@ -25,10 +25,10 @@ import orjson
 
 from stress.bench.flags import whole_flag
 from stress.config import settings_from_dict
-from stress.draws import Draws, user_seed_sequence
+from stress.engine.runner import run_simulation
 from stress.metadb import ConnectionMode, IdStrategy, MetaDb, StoreOptions
-from stress.payloads import row_factory
-from stress.runner import run_simulation
+from stress.plan.draws import Draws, user_seed_sequence
+from stress.plan.payloads import row_factory
 
 __all__ = ["OverheadResult", "add_overhead_arguments", "measure_overhead", "run_overhead_command"]
 

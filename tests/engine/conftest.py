@@ -7,7 +7,7 @@ import os
 import pytest
 from engine_helpers import run, small_settings
 
-from stress.runner import RunOutcome
+from stress.engine.runner import RunOutcome
 
 
 @pytest.fixture(autouse=True)

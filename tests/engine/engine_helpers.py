@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from stress.config import Settings, settings_from_dict
+from stress.engine.runner import RunOutcome, run_simulation
 from stress.metadb import JSON_TABLES
-from stress.profiles import Profile
-from stress.replay import profile_from_dict
-from stress.runner import RunOutcome, run_simulation
-from stress.workload import PlanLimits, PlannedOp, UserPlan
+from stress.plan.profiles import Profile
+from stress.plan.workload import PlanLimits, PlannedOp, UserPlan
+from stress.replay.run import profile_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 

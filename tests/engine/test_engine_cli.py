@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stress.cli import main
+from stress.cli.main import main
 from stress.config import Settings, env_name, flag_name
 
 
@@ -154,7 +154,7 @@ def test_a_reader_that_goes_away_is_not_a_traceback() -> None:
             [
                 sys.executable,
                 "-c",
-                "from stress.cli import console_main; console_main()",
+                "from stress.cli.main import console_main; console_main()",
                 "settings",
             ],
             stdout=write_end,

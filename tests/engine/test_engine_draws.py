@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stress.draws import Draws, database_seed_sequence, user_seed_sequence
+from stress.plan.draws import Draws, database_seed_sequence, user_seed_sequence
 
 
 class _Scripted(Draws):

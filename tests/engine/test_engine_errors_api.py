@@ -13,7 +13,7 @@ import pytest
 import stress
 import stress.errors
 import stress.metadb.errors as metadb_errors
-from stress.cli import StressUsage
+from stress.cli.main import StressUsage
 
 
 def _sample_args(cls: type[BaseException]) -> list[object]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stress.draws import Draws, user_seed_sequence
 from stress.metadb import JSON_TABLES, RECORD_MODELS, MetaDb, model_for
-from stress.payloads import EPOCH, row_factory
+from stress.plan.draws import Draws, user_seed_sequence
+from stress.plan.payloads import EPOCH, row_factory
 
 ROWS_PER_TABLE = 300
 

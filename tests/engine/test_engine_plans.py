@@ -9,8 +9,8 @@ from engine_helpers import canonical, planned_ops
 
 from stress.config import DEFAULT_PROFILE_DIR
 from stress.metadb import ANALYTICS
-from stress.profiles import WRITE_OPS, OpKind, Profile, load_profiles
-from stress.workload import PlanDigest, PlanLimits, PlannedOp, UserPlan, substitute_read
+from stress.plan.profiles import WRITE_OPS, OpKind, Profile, load_profiles
+from stress.plan.workload import PlanDigest, PlanLimits, PlannedOp, UserPlan, substitute_read
 
 LIMITS = PlanLimits(
     batch_min=1, batch_max=50, think_min_ms=0, think_max_ms=5, query_complexity_max=5

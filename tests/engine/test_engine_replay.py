@@ -28,12 +28,12 @@ from stress.artifacts import (
     schema_errors,
     write_json_atomic,
 )
-from stress.cli import main
+from stress.cli.main import main
 from stress.config import settings_from_dict
+from stress.engine.runner import RunOutcome
 from stress.errors import ReplayFormatError
-from stress.replay import load_replay, profile_from_dict, replay_run
-from stress.runner import RunOutcome
-from stress.workload import PLAN_FORMAT_VERSION
+from stress.plan.workload import PLAN_FORMAT_VERSION
+from stress.replay.run import load_replay, profile_from_dict, replay_run
 
 
 def _replay(path: Path, output_dir: Path) -> tuple[Any, str]:

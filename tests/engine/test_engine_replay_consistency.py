@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from engine_helpers import REPO, rewrite_replay
 
-from stress.cli import main
-from stress.runner import RunOutcome
+from stress.cli.main import main
+from stress.engine.runner import RunOutcome
 
 _FIXTURE = REPO / "replay" / "processes-4-users" / "replay.json"
 
@@ -114,7 +114,7 @@ def test_a_new_file_with_only_global_seed_changed_replays_that_seed_and_diverges
 ) -> None:
     from io import StringIO
 
-    from stress.replay import replay_run
+    from stress.replay.run import replay_run
 
     edited = process_run.run_dir / f"replay-{tmp_path.name}.json"
     rewrite_replay(process_run.run_dir / "replay.json", edited, lambda d: d.update(global_seed=2))

@@ -15,7 +15,7 @@ import pytest
 from engine_helpers import REPO, run, small_settings
 
 from stress.artifacts import read_replay_file
-from stress.replay import replay_run
+from stress.replay.run import replay_run
 
 _FIXTURES = sorted({*REPO.glob("replay/*.json"), *REPO.glob("replay/*/replay.json")})
 _GENERATED = "generated"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from engine_processes import RUNNING, read_until, reaped, run_cli, start_run
 
-from stress.cli import main
-from stress.runfolder import LOCK_NAME
+from stress.cli.main import main
+from stress.engine.runfolder import LOCK_NAME
 
 _QUICK_RUN = ("--users", "query=1", "--max-ops-per-user", "2", "--databases", "1")
 

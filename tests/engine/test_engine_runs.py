@@ -19,13 +19,13 @@ from engine_helpers import (
 )
 
 from stress.artifacts import read_replay_file, schema_errors
-from stress.cli import main
+from stress.cli.main import main
 from stress.config import Settings
+from stress.engine.runner import SEED_ROWS_PER_TABLE, RunOutcome
 from stress.errors import ConfigError
 from stress.metadb import JSON_TABLES
-from stress.profiles import OpKind
-from stress.replay import replay_run
-from stress.runner import SEED_ROWS_PER_TABLE, RunOutcome
+from stress.plan.profiles import OpKind
+from stress.replay.run import replay_run
 
 OPS_PER_USER = 25
 #: Seconds of a duration run. The clock starts before worker processes exist, and starting

@@ -18,7 +18,7 @@ import pytest
 from engine_processes import read_until, reaped, run_cli, start_run, wait_for
 
 from stress.artifacts import schema_errors
-from stress.replay import replay_run
+from stress.replay.run import replay_run
 
 #: A progress line that shows work done, e.g. ``[ 0.4s / 1m00s ] 1,234 ops  ...``.
 _RUNNING = re.compile(rb"^\[ [^]]+ \] [1-9][0-9,]* ops ", re.MULTILINE)

@@ -10,11 +10,11 @@ import pytest
 from engine_helpers import planned_ops
 
 from stress.config import DEFAULT_PROFILE_DIR
+from stress.engine.users import Controls, UserResult, UserRunner, UserSpec
 from stress.metadb import MetaDb
-from stress.profiles import WRITE_OPS, Profile, load_profiles
-from stress.stats import StatsRecorder
-from stress.users import Controls, UserResult, UserRunner, UserSpec
-from stress.workload import PlanLimits, PlannedOp, UserPlan
+from stress.observe.stats import StatsRecorder
+from stress.plan.profiles import WRITE_OPS, Profile, load_profiles
+from stress.plan.workload import PlanLimits, PlannedOp, UserPlan
 
 SEED = 77
 LIMITS = PlanLimits(

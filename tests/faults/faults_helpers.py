@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stress.cli import main
+from stress.cli.main import main
 
 #: A small, fast run: tiny batches, think times of at most 1 ms, a CPU budget no test
 #: machine reaches (a backpressure pause would only slow the faults down).

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from faults_helpers import cli_run, read_json
 
-from stress import worker
 from stress.artifacts import schema_errors
-from stress.cli import main
+from stress.cli.main import main
+from stress.engine import worker
 from stress.metadb import BatchOutcome, MetaDb, Record, WriteOutcome
-from stress.replay import replay_run
+from stress.replay.run import replay_run
 
 pytestmark = pytest.mark.slow
 

@@ -11,15 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stress.artifacts import ReplayFault
-from stress.cli import main
+from stress.cli.main import main
 from stress.config import load_settings, settings_from_dict
+from stress.engine.faultplan import fault_plan
 from stress.errors import ConfigError
 from stress.faults import (
     FAULTS_GRAMMAR,
     FaultSpec,
     KillFault,
     LockFault,
-    fault_plan,
     parse_duration,
     parse_faults,
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from faults_helpers import cli_run, read_json
 
-from stress.cli import main
+from stress.cli.main import main
 
 pytestmark = pytest.mark.slow
 

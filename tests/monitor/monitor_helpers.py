@@ -11,12 +11,12 @@ from typing import Any, cast
 
 from stress.config import DEFAULT_PROFILE_DIR, Settings, settings_from_dict
 from stress.controls import Flag
+from stress.engine.operations import OpResult
+from stress.engine.runner import RunOutcome, run_simulation
 from stress.metadb import MetaDb
-from stress.monitor import COORDINATOR, ResourceSample
-from stress.operations import OpResult
-from stress.profiles import Profile, load_profiles
-from stress.runner import RunOutcome, run_simulation
-from stress.workload import PlanLimits, PlannedOp
+from stress.observe.monitor import COORDINATOR, ResourceSample
+from stress.plan.profiles import Profile, load_profiles
+from stress.plan.workload import PlanLimits, PlannedOp
 
 MB = 1024 * 1024
 

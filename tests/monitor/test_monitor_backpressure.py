@@ -7,9 +7,9 @@ import threading
 import pytest
 from monitor_helpers import FakeClock, sample
 
-from stress.backpressure import LIFT_RATIO, MAX_EVENTS, Backpressure, Limits
-from stress.coordinator import StopReason
-from stress.monitor import Monitor, ResourceSample
+from stress.observe.backpressure import LIFT_RATIO, MAX_EVENTS, Backpressure, Limits
+from stress.observe.monitor import Monitor, ResourceSample
+from stress.outcomes import StopReason
 
 LIMITS = Limits(memory_mb=1000, cpu_percent=90, wal_mb=64, disk_mb=500, max_stall_s=60)
 

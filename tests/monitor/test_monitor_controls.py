@@ -8,7 +8,7 @@ import pickle
 import orjson
 import pytest
 
-from stress.cli import main
+from stress.cli.main import main
 from stress.controls import SharedFlag
 
 

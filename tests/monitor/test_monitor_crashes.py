@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from monitor_helpers import run, small_settings
 
-from stress import runner
 from stress.artifacts import schema_errors
-from stress.coordinator import CoordinatorResult
-from stress.journal import DIGEST_BYTES
-from stress.pool import WorkerPool
-from stress.replay import replay_run
-from stress.runner import EXIT_CLEAN, EXIT_FAILURE
+from stress.engine import runner
+from stress.engine.coordinator import CoordinatorResult
+from stress.engine.journal import DIGEST_BYTES
+from stress.engine.pool import WorkerPool
+from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE
+from stress.replay.run import replay_run
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from monitor_helpers import LIMITS, FakeClock, fake_execute, profile, stub_store
 
 from stress.controls import Controls
-from stress.draws import Draws, user_seed_sequence
-from stress.journal import (
+from stress.engine.journal import (
     DIGEST_BYTES,
     SLOT_PAIR_BYTES,
     ProgressSlots,
@@ -22,10 +21,11 @@ from stress.journal import (
     read_marks,
     resume_point,
 )
-from stress.pacing import ArrivalSchedule
-from stress.stats import StatsRecorder
-from stress.users import UserResult, UserRunner, UserSpec
-from stress.workload import UserPlan
+from stress.engine.users import UserResult, UserRunner, UserSpec
+from stress.observe.stats import StatsRecorder
+from stress.plan.draws import Draws, user_seed_sequence
+from stress.plan.pacing import ArrivalSchedule
+from stress.plan.workload import UserPlan
 
 SEED = 77
 
@@ -108,7 +108,7 @@ def _runner(
     spec: UserSpec,
 ) -> tuple[UserRunner, list[object]]:
     clock = FakeClock()
-    monkeypatch.setattr("stress.users.execute", fake_execute(clock, 0.001))
+    monkeypatch.setattr("stress.engine.users.execute", fake_execute(clock, 0.001))
     flags = Controls(threading.Event(), threading.Event(), threading.Event())
     mode = "ab" if spec.resume is not None else "wb"
     sink = digests_path(tmp_path, 0).open(mode, buffering=0)

@@ -17,8 +17,8 @@ import psutil
 import pytest
 from monitor_helpers import FakeClock, sample
 
-from stress.backpressure import Backpressure, Limits
-from stress.memory import (
+from stress.observe.backpressure import Backpressure, Limits
+from stress.observe.memory import (
     HeapTrimmer,
     _libc,
     format_peak_memory,
@@ -27,7 +27,7 @@ from stress.memory import (
     peak_rss_bytes,
     reset_peak_rss,
 )
-from stress.monitor import Monitor, ResourceSample
+from stress.observe.monitor import Monitor, ResourceSample
 
 MB = 1024 * 1024
 needs_glibc = pytest.mark.skipif(_libc() is None, reason="malloc_trim and mallopt are glibc's")

@@ -13,10 +13,10 @@ import pytest
 from monitor_helpers import LIMITS, FakeClock, fake_execute, profile, stub_store
 
 from stress.controls import Controls
-from stress.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS, ArrivalSchedule, Pacing
-from stress.stats import StatsAggregator, StatsRecorder
-from stress.users import SCHEDULE_LAG, SERVICE, UserResult, UserRunner, UserSpec
-from stress.workload import UserPlan
+from stress.engine.users import UserResult, UserRunner, UserSpec
+from stress.observe.stats import SCHEDULE_LAG, SERVICE, StatsAggregator, StatsRecorder
+from stress.plan.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS, ArrivalSchedule, Pacing
+from stress.plan.workload import UserPlan
 
 SEED = 31337
 SERVICE_S = 0.020  # capacity: 50 ops/s
@@ -31,7 +31,7 @@ def _run_user(
     service_s: float = SERVICE_S,
 ) -> tuple[UserResult, dict[str, Any]]:
     clock = FakeClock()
-    monkeypatch.setattr("stress.users.execute", fake_execute(clock, service_s))
+    monkeypatch.setattr("stress.engine.users.execute", fake_execute(clock, service_s))
     recorder = StatsRecorder()
     spec = UserSpec(0, "query", 0, 0, ops_limit=ops, forced_skips=forced_skips)
     arrivals = None if rate is None else ArrivalSchedule(SEED, 0, rate)

@@ -9,12 +9,12 @@ import pytest
 from monitor_helpers import run, small_settings
 
 from stress.artifacts import schema_errors
+from stress.engine.operations import OpResult
+from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE
 from stress.metadb import MetaDb
-from stress.operations import OpResult
-from stress.profiles import WRITE_OPS
-from stress.replay import profile_from_dict, replay_run
-from stress.runner import EXIT_CLEAN, EXIT_FAILURE
-from stress.workload import PlanLimits, PlannedOp, UserPlan
+from stress.plan.profiles import WRITE_OPS
+from stress.plan.workload import PlanLimits, PlannedOp, UserPlan
+from stress.replay.run import profile_from_dict, replay_run
 
 
 def _limits(config: dict[str, float]) -> PlanLimits:
@@ -97,8 +97,7 @@ def test_backpressure_held_past_max_stall_stops_the_run_with_resource_limit(
 def test_an_unexpected_exception_in_a_user_is_a_harness_error_with_its_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stress import users
-
+    from stress.engine import users
     real = users.execute
 
     def failing(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
@@ -106,7 +105,7 @@ def test_an_unexpected_exception_in_a_user_is_a_harness_error_with_its_traceback
             raise RuntimeError("boom in the harness")
         return real(store, op, user_id)
 
-    monkeypatch.setattr("stress.users.execute", failing)
+    monkeypatch.setattr("stress.engine.users.execute", failing)
     outcome = run(small_settings(tmp_path / "run", max_ops_per_user=200))
     assert outcome.stop_reason == "HarnessError"
     assert outcome.exit_code == EXIT_FAILURE
@@ -123,7 +122,7 @@ def test_with_a_fast_store_the_achieved_rate_is_within_five_percent_of_the_targe
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The store is a double that answers at once: what is measured is the pacing itself.
-    monkeypatch.setattr("stress.users.execute", lambda store, op, user_id: OpResult(True))
+    monkeypatch.setattr("stress.engine.users.execute", lambda store, op, user_id: OpResult(True))
     settings = small_settings(
         tmp_path / "run",
         users="query=4",

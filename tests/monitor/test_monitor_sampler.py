@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from monitor_helpers import FakeClock
 
-from stress.monitor import COORDINATOR, PsutilSampler, disk_usage
-from stress.worker import DatabasePlace
+from stress.artifacts import DatabasePlace
+from stress.observe.monitor import COORDINATOR, PsutilSampler, disk_usage
 
 
 def _place(folder: Path, index: int, sizes: dict[str, int]) -> DatabasePlace:

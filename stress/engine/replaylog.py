@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from stress.artifacts import write_json_atomic
-from stress.journal import digests_path
-from stress.users import UserProgress, UserResult, UserSpec
+from stress.engine.journal import digests_path
+from stress.engine.users import UserProgress, UserResult, UserSpec
 
 __all__ = ["ReplayLog", "user_entry"]
 

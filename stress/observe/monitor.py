@@ -13,10 +13,10 @@ Every ``STRESS_MONITOR_INTERVAL_MS`` (250 ms by default) it takes one :class:`Re
 - disk used by every database file with its ``-wal`` and ``-shm`` and every spool file, and
   the ``-wal`` file of each database on its own.
 
-Each sample goes to :class:`~stress.backpressure.Backpressure` (the flags and their log), to
+Each sample goes to :class:`~stress.observe.backpressure.Backpressure` (the flags and their log), to
 the peaks, and to a timeline that stays bounded however long the run: past the cap, adjacent
 pairs of entries merge into one that keeps the larger of each value. After each sample the
-coordinator's heap is trimmed when its interval has passed (see :mod:`stress.memory`).
+coordinator's heap is trimmed when its interval has passed (see :mod:`stress.observe.memory`).
 
 The sampler and the clock are injected: tests feed :meth:`Monitor.observe` made-up samples
 at made-up times and never start the thread.
@@ -35,14 +35,14 @@ from typing import Any, Protocol
 
 import psutil
 
-from stress.backpressure import DISK, Backpressure, Limits
+from stress.artifacts import DatabasePlace
 from stress.clock import Clock, SystemClock
 from stress.config import Settings
-from stress.coordinator import StopReason
-from stress.memory import HeapTrimmer, limit_arenas, peak_rss_bytes, reset_peak_rss
+from stress.controls import Controls
 from stress.metadb import spool_files
-from stress.pool import WorkerPool
-from stress.worker import DatabasePlace
+from stress.observe.backpressure import DISK, Backpressure, Limits
+from stress.observe.memory import HeapTrimmer, limit_arenas, peak_rss_bytes, reset_peak_rss
+from stress.outcomes import StopReason
 
 __all__ = [
     "COORDINATOR",
@@ -405,9 +405,12 @@ class Monitor:
 
 
 def monitor_for_run(
-    settings: Settings, places: tuple[DatabasePlace, ...], pool: WorkerPool
+    settings: Settings,
+    places: tuple[DatabasePlace, ...],
+    controls: Controls,
+    pids: Callable[[], Mapping[int, int]],
 ) -> Monitor:
-    """The monitor of a real run: psutil over ``pool``'s processes, the run's limits."""
+    """The monitor of a real run: psutil over the processes ``pids`` names, the run's limits."""
     clock = SystemClock()
     limits = Limits(
         memory_mb=settings.max_memory_mb,
@@ -416,9 +419,8 @@ def monitor_for_run(
         disk_mb=settings.max_disk_mb,
         max_stall_s=settings.max_stall_s,
     )
-    controls = pool.controls
     backpressure = Backpressure(limits, controls.pause, controls.disk_over, controls.disk_full)
-    sampler = PsutilSampler(places, pool.pids, clock)
+    sampler = PsutilSampler(places, pids, clock)
     # Before the users' threads start: arenas made later obey the cap, and the coordinator's
     # peak is this run's.
     limit_arenas()

@@ -17,7 +17,7 @@ import orjson
 from stress.artifacts import write_json_atomic
 from stress.errors import StressError
 from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
-from stress.verify import format_verification, verify_run
+from stress.oracle.verify import format_verification, verify_run
 
 __all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
 

@@ -18,10 +18,10 @@ import orjson
 import xxhash
 
 from stress.controls import Flag
-from stress.draws import Draws, user_seed_sequence
 from stress.metadb import ANALYTICS, AnalyticsQuery
-from stress.payloads import row_factory
-from stress.profiles import OP_ORDER, OpKind, Profile
+from stress.plan.draws import Draws, user_seed_sequence
+from stress.plan.payloads import row_factory
+from stress.plan.profiles import OP_ORDER, OpKind, Profile
 
 __all__ = [
     "PLAN_FORMAT_VERSION",

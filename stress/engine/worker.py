@@ -10,7 +10,7 @@ still be described.
 A worker process reports through a pipe of its own (:class:`PipeReports`), not a queue shared
 by every worker: a worker killed in the middle of a message then garbles only its own pipe,
 which the coordinator drops, instead of a channel every other worker still writes to. In a
-process the users also keep the restart journal (:mod:`stress.journal`).
+process the users also keep the restart journal (:mod:`stress.engine.journal`).
 """
 
 from __future__ import annotations
@@ -26,17 +26,18 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 import multiprocess
 
+from stress.artifacts import DatabasePlace
 from stress.clock import SystemClock
 from stress.controls import Controls
-from stress.journal import ProgressSlots, UserJournal, digests_path, marks_path
-from stress.ledger import LedgerWriter, ledger_path
-from stress.memory import HeapTrimmer, limit_arenas
+from stress.engine.journal import ProgressSlots, UserJournal, digests_path, marks_path
+from stress.engine.users import UserResult, UserRunner, UserSpec
 from stress.metadb import MetaDb, StoreOptions, is_no_room
-from stress.pacing import ArrivalSchedule, Pacing
-from stress.profiles import Profile
-from stress.stats import StatsRecorder
-from stress.users import UserResult, UserRunner, UserSpec
-from stress.workload import PlanLimits, UserPlan
+from stress.observe.memory import HeapTrimmer, limit_arenas
+from stress.observe.stats import StatsRecorder
+from stress.oracle.ledger import LedgerWriter, ledger_path
+from stress.plan.pacing import ArrivalSchedule, Pacing
+from stress.plan.profiles import Profile
+from stress.plan.workload import PlanLimits, UserPlan
 
 __all__ = [
     "CoordinatorGone",
@@ -86,15 +87,6 @@ def _coordinator_alive() -> bool:
     """
     parent = multiprocess.parent_process()
     return parent is None or bool(parent.is_alive())
-
-
-@dataclass(frozen=True)
-class DatabasePlace:
-    """Where database ``index`` lives: its meta.db file and its spool home."""
-
-    index: int
-    path: Path
-    home: Path
 
 
 @dataclass(frozen=True)
@@ -287,7 +279,7 @@ def worker_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A group-wide SIGTERM (``timeout``, a CI runner) is the coordinator's to act on too.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    limit_arenas()  # before the user threads start (see stress.memory)
+    limit_arenas()  # before the user threads start (see stress.observe.memory)
     try:
         run_worker(spec, controls, reports, slots, HeapTrimmer())
     except CoordinatorGone:

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from stress.draws import Draws
 from stress.metadb import RECORD_MODELS
+from stress.plan.draws import Draws
 
 __all__ = ["EPOCH", "RowFactory", "row_factory"]
 

@@ -5,8 +5,8 @@
 and spool home per database), seeds each database from its own stream, spreads the users
 over workers, runs them, and writes ``summary.json`` and ``replay.json`` atomically.
 
-The folder is held by this run alone (:mod:`stress.runfolder`). ``replay.json`` is written
-before the users start and kept current (:mod:`stress.replaylog`), so a killed run's folder
+The folder is held by this run alone (:mod:`stress.engine.runfolder`). ``replay.json`` is written
+before the users start and kept current (:mod:`stress.engine.replaylog`), so a killed run's folder
 can still be verified. When the users stop, both artifacts are written first
 (:func:`write_artifacts`), then the oracle runs and the summary is rewritten with its verdict.
 """
@@ -27,31 +27,34 @@ import numpy as np
 from stress.artifacts import (
     REPLAY_FORMAT_VERSION,
     SUMMARY_FORMAT_VERSION,
+    DatabasePlace,
     ReplayFault,
     write_json_atomic,
 )
 from stress.config import Settings
-from stress.coordinator import CoordinatorResult, RunClock, StopReason, WorkerPool, coordinate
-from stress.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
-from stress.draws import Draws, database_seed_sequence
+from stress.engine.coordinator import CoordinatorResult, RunClock, WorkerPool, coordinate
+from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
+from stress.engine.faultplan import fault_plan
+from stress.engine.injector import FaultInjector, injector_for_run
+from stress.engine.interrupts import Interrupts, VerificationSkipped
+from stress.engine.replaylog import ReplayLog
+from stress.engine.runfolder import claim_run_folder
+from stress.engine.users import UserResult, UserSpec
+from stress.engine.worker import WorkerSpec
 from stress.errors import ConfigError
-from stress.faults import FaultSpec, fault_plan
-from stress.injector import FaultInjector, injector_for_run
-from stress.interrupts import Interrupts, VerificationSkipped
-from stress.ledger import LedgerWriter, seed_ledger_path
+from stress.faults import FaultSpec
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
-from stress.monitor import monitor_for_run
-from stress.pacing import Pacing, open_loop_section
-from stress.payloads import row_factory
-from stress.profiles import Profile, check_profiles, load_profiles
-from stress.progress import ProgressReporter, format_results_block
-from stress.replaylog import ReplayLog
-from stress.runfolder import claim_run_folder
-from stress.users import UserResult, UserSpec
-from stress.verify import Verification, format_verification, verify_run
+from stress.observe.monitor import monitor_for_run
+from stress.observe.progress import ProgressReporter, format_results_block
+from stress.oracle.ledger import LedgerWriter, seed_ledger_path
+from stress.oracle.verify import Verification, format_verification, verify_run
+from stress.outcomes import StopReason
+from stress.plan.draws import Draws, database_seed_sequence
+from stress.plan.pacing import Pacing, open_loop_section
+from stress.plan.payloads import row_factory
+from stress.plan.profiles import Profile, check_profiles, load_profiles
+from stress.plan.workload import PLAN_FORMAT_VERSION, PlanLimits
 from stress.version import __version__
-from stress.worker import DatabasePlace, WorkerSpec
-from stress.workload import PLAN_FORMAT_VERSION, PlanLimits
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]
 
@@ -320,7 +323,7 @@ def run_simulation(
     """Run the simulation the settings describe (or replay one) and write its artifacts.
 
     ``out`` receives the human output (progress, results, the replay command);
-    ``interrupts`` carries SIGINT/SIGTERM (see :mod:`stress.interrupts`): its abort flag
+    ``interrupts`` carries SIGINT/SIGTERM (see :mod:`stress.engine.interrupts`): its abort flag
     stops every user and ends the run as ``UserAbort``.
     """
     stream = out if out is not None else sys.stderr
@@ -373,7 +376,7 @@ def _run_in_folder(
     clock = RunClock(
         None if by_count else settings.duration, settings.log_interval, settings.max_no_progress_s
     )
-    monitor = monitor_for_run(settings, places, pool)
+    monitor = monitor_for_run(settings, places, pool.controls, pool.pids)
     progress = ProgressReporter(stream, clock.duration_s, None)
     with monitor.running():
         result = coordinate(

@@ -11,11 +11,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from stress.memory import format_peak_memory
-from stress.operations import INTERRUPTED
-from stress.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS
-from stress.stats import ERROR_CLASSES, LiveFigures
-from stress.users import SCHEDULE_LAG, STORE_ERROR_COUNTER
+from stress.observe.memory import format_peak_memory
+from stress.observe.stats import (
+    ERROR_CLASSES,
+    INTERRUPTED,
+    SCHEDULE_LAG,
+    STORE_ERROR_COUNTER,
+    LiveFigures,
+)
+from stress.plan.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS
 
 __all__ = [
     "ProgressReporter",

@@ -4,14 +4,15 @@ It owns the run's clock. Every loop turn it takes the reports that arrived, chec
 conditions (duration, user abort, the monitor's verdict, a harness error), looks for workers
 that died, and at each log interval closes a timeline entry and updates the progress display.
 It never blocks longer than a tenth of a second, and with worker processes it also wakes the
-moment one dies (see :mod:`stress.pool`), so a dead worker is seen well within a second.
-What follows a death is in :mod:`stress.crashes`. Injected faults (:mod:`stress.injector`)
-strike from the same loop; a worker killed by one restarts and is not a crash.
+moment one dies (see :mod:`stress.engine.pool`), so a dead worker is seen well within a second.
+What follows a death is in :mod:`stress.engine.crashes`. Injected faults
+(:mod:`stress.engine.injector`) strike from the same loop; a worker killed by one restarts
+and is not a crash.
 
 The loop's time comes from an injected :class:`~stress.clock.Clock`, so the stall watchdog
-(:mod:`stress.stall`) is tested without waiting. At the stop, lock holders of the lock fault
+(:mod:`stress.engine.stall`) is tested without waiting. At the stop, lock holders of the lock fault
 end at once: a user waiting out the busy timeout for their lock would otherwise hold the run
-past its deadline (the workers interrupt ops still running, see :mod:`stress.worker`).
+past its deadline (the workers interrupt ops still running, see :mod:`stress.engine.worker`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stress.clock import Clock, SystemClock
-from stress.crashes import (
+from stress.engine.crashes import (
     RESTART,
     STOP,
     CrashRecord,
@@ -31,29 +32,21 @@ from stress.crashes import (
     made_progress,
     resumed_spec,
 )
-from stress.injector import FaultInjector
-from stress.pool import STOP_GRACE_S, WorkerPool
-from stress.progress import ProgressReporter
-from stress.stall import Stall, StalledUser, StallWatchdog
-from stress.stats import StatsAggregator
-from stress.users import UserProgress, UserResult
+from stress.engine.injector import FaultInjector
+from stress.engine.pool import STOP_GRACE_S, WorkerPool
+from stress.engine.stall import Stall, StalledUser, StallWatchdog
+from stress.engine.users import UserProgress, UserResult
+from stress.observe.progress import ProgressReporter
+from stress.observe.stats import StatsAggregator
+from stress.outcomes import StopReason
 
-__all__ = ["CoordinatorResult", "RunClock", "StopReason", "WorkerPool", "coordinate"]
+__all__ = ["CoordinatorResult", "RunClock", "WorkerPool", "coordinate"]
 
 _POLL_S = 0.1
 #: How long worker processes may take to start and report ready before the run gives up.
 READY_TIMEOUT_S = 120.0
 
 
-class StopReason:
-    DURATION = "DurationElapsed"
-    OP_LIMIT = "OpLimitReached"
-    USER_ABORT = "UserAbort"
-    CRASH = "CrashDetected"
-    RESOURCE = "ResourceLimit"
-    HARNESS = "HarnessError"
-    INVARIANT = "InvariantViolation"
-    STALLED = "Stalled"
 
 
 @dataclass
@@ -284,7 +277,7 @@ class _LoopTargets:
         self._loop = loop
 
     def positions(self) -> dict[int, int]:
-        # Process workers commit each user's position after every op (stress.journal); with
+        # Process workers commit each user's position after every op (stress.engine.journal); with
         # threads, the last periodic report is the best there is.
         slots, reported = self._loop.pool.slots, self._loop.user_progress
         positions = {}

@@ -32,7 +32,7 @@ _DATABASE_KEY = 0xDB
 #: drawing arrival times never moves the user's op stream, and closed and open runs of one
 #: seed plan the same ops.
 _ARRIVAL_KEY = 0xA7
-#: Spawn-key prefix of the fault injector's streams (:mod:`stress.injector`). The family's
+#: Spawn-key prefix of the fault injector's streams (:mod:`stress.engine.injector`). The family's
 #: root ``(0xFA,)`` is a 1-tuple and so *is* user 250's stream: only its descendants
 #: ``(0xFA, kind, i)``, one per fault of the spec, are ever drawn from.
 _FAULT_KEY = 0xFA

@@ -46,6 +46,17 @@ ERROR_CLASSES = ("lock_timeout", "busy", "spooled", "disk_full", "integrity", "e
 #: The metric of an operation's end-to-end latency; other metrics (``"service"``,
 #: ``"schedule_lag"``, ...) are reported under ``results["metrics"]``.
 LATENCY = "latency"
+#: Metric names of the duration histograms besides ``latency`` (all in microseconds).
+SERVICE = "service"
+SCHEDULE_LAG = "schedule_lag"
+BACKPRESSURE_WAIT = "backpressure_wait"
+#: Prefix of the counters (``results["counters"]``) of failed ops by the store's own error
+#: class, e.g. ``store_error.engine_refused``: what is behind a ``spooled`` or ``engine`` error.
+STORE_ERROR_COUNTER = "store_error."
+#: The store's error class of an operation stopped by the run's deadline (``MetaDb.interrupt``).
+INTERRUPTED = "interrupted"
+#: The error class of an op the store could not do, or could not even spool, for want of room.
+DISK_FULL = "disk_full"
 
 #: Largest trackable value, in microseconds (one hour); larger values are clamped to it.
 HIGHEST_MICROS = 3_600_000_000

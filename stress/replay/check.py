@@ -16,9 +16,9 @@ from pathlib import Path
 
 from stress.artifacts import ReplayFile
 from stress.config import Settings
+from stress.engine.journal import digests_path
+from stress.engine.runner import assign_users
 from stress.errors import ReplayFormatError
-from stress.journal import digests_path
-from stress.runner import assign_users
 
 __all__ = ["refuse_contradictions"]
 

@@ -3,11 +3,11 @@
 The coordinator learns of the death within a poll (it waits on every worker's process
 sentinel). It then knows, without any help from the dead process, its users, its exit status
 or signal, each user's last ops (from the last periodic report) and each user's exact
-position (from the restart journal in shared memory, see :mod:`stress.journal`).
+position (from the restart journal in shared memory, see :mod:`stress.engine.journal`).
 
 ``STRESS_ON_CRASH=stop`` ends the run with ``CrashDetected`` and closes the dead users'
 records at their last committed op, so the replay file still pins every user exactly.
-``restart`` starts the worker again with a :class:`~stress.journal.ResumePoint` per user.
+``restart`` starts the worker again with a :class:`~stress.engine.journal.ResumePoint` per user.
 A worker that dies again before any of its users took one more op is in a crash loop: the
 run stops instead of restarting it for ever.
 """
@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stress.journal import ProgressSlots, resume_point
-from stress.users import UserProgress, UserResult
-from stress.worker import WorkerSpec
-from stress.workload import PlanDigest
+from stress.engine.journal import ProgressSlots, resume_point
+from stress.engine.users import UserProgress, UserResult
+from stress.engine.worker import WorkerSpec
+from stress.plan.workload import PlanDigest
 
 __all__ = [
     "RESTART",

@@ -18,8 +18,8 @@ import multiprocess
 from multiprocess.connection import wait as wait_any
 
 from stress.controls import Controls, process_controls, thread_controls
-from stress.journal import ProgressSlots
-from stress.worker import PipeReports, WorkerSpec, run_worker_thread, worker_process_main
+from stress.engine.journal import ProgressSlots
+from stress.engine.worker import PipeReports, WorkerSpec, run_worker_thread, worker_process_main
 
 __all__ = ["STOP_GRACE_S", "WorkerPool"]
 

@@ -1,7 +1,7 @@
 """Executing one planned operation against the store, through its public API only.
 
 Each function returns an :class:`OpResult`: whether the op did what it meant to, rows moved,
-and for a failure its error class (one of :data:`stress.stats.ERROR_CLASSES`) and message.
+and for a failure its error class (one of :data:`stress.observe.stats.ERROR_CLASSES`) and message.
 Store-side failures never raise out of here; a programming error does.
 """
 
@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
-from stress.profiles import OpKind
-from stress.workload import PlannedOp
+from stress.observe.stats import DISK_FULL, INTERRUPTED
+from stress.plan.profiles import OpKind
+from stress.plan.workload import PlannedOp
 
-__all__ = ["DISK_FULL", "INTERRUPTED", "OpResult", "execute"]
+__all__ = ["OpResult", "execute"]
 
-#: The store's error class of an operation stopped by :meth:`MetaDb.interrupt`.
-INTERRUPTED = "interrupted"
-#: The error class of an op the store could not do, or could not even spool, for want of room.
-DISK_FULL = "disk_full"
 
 
 @dataclass(slots=True)

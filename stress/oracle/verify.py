@@ -22,15 +22,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stress.ledger import (
-    INTENT,
-    PERSISTED,
-    SPOOLED,
-    iter_ledger_chunks,
-    ledger_path,
-    row_digest,
-    seed_ledger_path,
-)
 from stress.metadb import (
     JSON_TABLES,
     MetaDb,
@@ -40,8 +31,17 @@ from stress.metadb import (
     model_for,
     spool_files,
 )
-from stress.profiles import profile_from_dict
-from stress.workload import PlanLimits, UserPlan
+from stress.oracle.ledger import (
+    INTENT,
+    PERSISTED,
+    SPOOLED,
+    iter_ledger_chunks,
+    ledger_path,
+    row_digest,
+    seed_ledger_path,
+)
+from stress.plan.profiles import profile_from_dict
+from stress.plan.workload import PlanLimits, UserPlan
 
 __all__ = [
     "MAX_EXAMPLES",

@@ -2,7 +2,7 @@
 
 Run as a script, ``python lockholder.py DB_PATH HOLD_S`` (by path, never ``-m``: importing the
 ``stress`` package would cost a few hundred ms of imports before the lock is taken). It uses
-only the standard library. Its stdout, read by :mod:`stress.injector` once it has exited:
+only the standard library. Its stdout, read by :mod:`stress.engine.injector` once it has exited:
 
     locked <seconds it waited for the lock>
     released <seconds it held the lock>

@@ -8,7 +8,7 @@ and never sleeps.
 When a fault strikes:
 
 - *scheduled* (a new run): each fault of the spec strikes every ``every_s`` seconds, its
-  target drawn from its own stream (:func:`stress.draws.fault_seed_sequence`, one per fault
+  target drawn from its own stream (:func:`stress.plan.draws.fault_seed_sequence`, one per fault
   of each kind), never a user's, so a seed picks the same targets in the same order whatever
   the timing, and adding a fault of one kind never moves the targets of the other;
 - *replayed* (``stress replay``): each recorded fault strikes once every user of its target
@@ -20,7 +20,7 @@ A kill whose worker is not running (still restarting after the previous kill) wa
 until the fault's next strike is due, and is then given up (counted in ``not_injected``).
 The death is the coordinator's to handle: it asks :meth:`FaultInjector.was_injected`,
 restarts the worker whatever ``STRESS_ON_CRASH`` says and does not count it as a crash.
-A lock is a process of its own (:mod:`stress.lockholder`); its event gets how long the lock
+A lock is a process of its own (:mod:`stress.engine.lockholder`); its event gets how long the lock
 was held once that process exits.
 """
 
@@ -37,9 +37,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from stress.artifacts import ReplayFault
-from stress.draws import fault_seed_sequence
+from stress.engine.worker import WorkerSpec
 from stress.faults import FaultSpec, KillFault
-from stress.worker import WorkerSpec
+from stress.plan.draws import fault_seed_sequence
 
 __all__ = [
     "FaultEvent",
@@ -429,7 +429,7 @@ def _once(source: Callable[[], Mapping[int, int]]) -> Positions:
 
 
 class LockHolder:
-    """A :mod:`stress.lockholder` process holding ``BEGIN IMMEDIATE`` on one database."""
+    """A :mod:`stress.engine.lockholder` process holding ``BEGIN IMMEDIATE`` on one database."""
 
     def __init__(self, path: Path, hold_s: float) -> None:
         # By path, not -m: the script must not pay for importing the stress package.

@@ -12,7 +12,7 @@ before the call is ``schedule_lag``. With a latency limit, an op already later t
 when its turn comes is skipped (``--latency-limit``): it still takes its place in the plan, so
 the op stream and replay stay exact.
 
-The arrival stream is separate from the op stream (:func:`stress.draws.arrival_seed_sequence`),
+The arrival stream is separate from the op stream (:func:`stress.plan.draws.arrival_seed_sequence`),
 so a closed and an open run of one seed plan the very same ops.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stress.config import Settings
-from stress.draws import Draws, arrival_seed_sequence
+from stress.plan.draws import Draws, arrival_seed_sequence
 
 __all__ = [
     "LATE_AFTER_S",
@@ -71,7 +71,7 @@ class ArrivalSchedule:
     """The scheduled starts of one user's ops, in clock seconds.
 
     One uniform per op, so after ``position`` ops the stream is at uniform ``position`` and a
-    restarted user resumes it in O(1) (:meth:`stress.draws.Draws.resumed`).
+    restarted user resumes it in O(1) (:meth:`stress.plan.draws.Draws.resumed`).
     """
 
     def __init__(self, global_seed: int, user_id: int, rate_per_s: float, position: int = 0):

@@ -14,23 +14,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.tools import (
+    add_spool_arguments,
+    add_verify_arguments,
+    run_spool_command,
+    run_verify_command,
+)
 from stress.config import (
     add_arguments,
     load_settings,
     overrides_from_namespace,
     settings_table_markdown,
 )
+from stress.engine.interrupts import Interrupts
 from stress.errors import StressError
-from stress.interrupts import Interrupts
 from stress.metadb import MetaDbError
 from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
-from stress.profiles import format_profile, format_profile_list, load_profile, load_profiles
-from stress.spooltools import (
-    add_spool_arguments,
-    add_verify_arguments,
-    run_spool_command,
-    run_verify_command,
-)
+from stress.plan.profiles import format_profile, format_profile_list, load_profile, load_profiles
 from stress.version import __version__
 
 __all__ = ["main"]
@@ -157,8 +157,8 @@ def _add_bench(commands: _Commands) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.replay import replay_run
-    from stress.runner import run_simulation
+    from stress.engine.runner import run_simulation
+    from stress.replay.run import replay_run
 
     settings = load_settings(overrides=overrides_from_namespace(args))
     # SIGINT and SIGTERM stop the users (both artifacts are still written), and one while the
@@ -175,7 +175,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.replay import replay_run
+    from stress.replay.run import replay_run
 
     path = args.path
     if path is None:

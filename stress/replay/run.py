@@ -15,13 +15,13 @@ from typing import TextIO
 
 from stress.artifacts import ReplayFile, ReplayUser, read_replay_file
 from stress.config import Settings, settings_from_dict
+from stress.engine.interrupts import Interrupts
+from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
+from stress.engine.users import UserResult, UserSpec
 from stress.errors import ReplayFormatError
-from stress.interrupts import Interrupts
-from stress.profiles import Profile, profile_from_dict
-from stress.replaycheck import refuse_contradictions
-from stress.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
-from stress.users import UserResult, UserSpec
-from stress.workload import PLAN_FORMAT_VERSION
+from stress.plan.profiles import Profile, profile_from_dict
+from stress.plan.workload import PLAN_FORMAT_VERSION
+from stress.replay.check import refuse_contradictions
 
 __all__ = ["Divergence", "ReplayVerdict", "load_replay", "replay_run", "verify_replay"]
 

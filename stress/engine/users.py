@@ -6,7 +6,7 @@ disk-budget substitution (or, in open loop, a latency-limit skip) after drawing 
 it, so a replay can force the same decision at the same op.
 
 Timing: in closed loop an op's latency is the call alone. In open loop (see
-:mod:`stress.pacing`) it is the response time from the op's *scheduled* start, so queueing
+:mod:`stress.plan.pacing`) it is the response time from the op's *scheduled* start, so queueing
 behind a slow store or behind backpressure shows; the call alone is recorded as ``service``
 and the delay before it as ``schedule_lag``. All times come from an injected
 :class:`~stress.clock.Clock`.
@@ -21,11 +21,19 @@ from typing import BinaryIO
 
 from stress.clock import Clock, SystemClock
 from stress.controls import Controls, Flag
-from stress.journal import ResumePoint, UserJournal
-from stress.ledger import LedgerWriter
+from stress.engine.journal import ResumePoint, UserJournal
+from stress.engine.operations import OpResult, execute
 from stress.metadb import MetaDb, is_no_room
-from stress.operations import DISK_FULL, OpResult, execute
-from stress.pacing import (
+from stress.observe.stats import (
+    BACKPRESSURE_WAIT,
+    DISK_FULL,
+    SCHEDULE_LAG,
+    SERVICE,
+    STORE_ERROR_COUNTER,
+    StatsRecorder,
+)
+from stress.oracle.ledger import LedgerWriter
+from stress.plan.pacing import (
     LATE_AFTER_S,
     LATE_OPS,
     OVER_LIMIT_OPS,
@@ -33,15 +41,10 @@ from stress.pacing import (
     ArrivalSchedule,
     Pacing,
 )
-from stress.profiles import WRITE_OPS
-from stress.stats import StatsRecorder
-from stress.workload import PlanAbandoned, PlanDigest, PlannedOp, UserPlan, substitute_read
+from stress.plan.profiles import WRITE_OPS
+from stress.plan.workload import PlanAbandoned, PlanDigest, PlannedOp, UserPlan, substitute_read
 
 __all__ = [
-    "BACKPRESSURE_WAIT",
-    "SCHEDULE_LAG",
-    "SERVICE",
-    "STORE_ERROR_COUNTER",
     "Controls",
     "Flag",
     "UserProgress",
@@ -50,14 +53,7 @@ __all__ = [
     "UserSpec",
 ]
 
-#: Metric names of the duration histograms besides ``latency`` (all in microseconds).
-SERVICE = "service"
-SCHEDULE_LAG = "schedule_lag"
-BACKPRESSURE_WAIT = "backpressure_wait"
 
-#: Prefix of the counters (``results["counters"]``) of failed ops by the store's own error
-#: class, e.g. ``store_error.engine_refused``: what is behind a ``spooled`` or ``engine`` error.
-STORE_ERROR_COUNTER = "store_error."
 
 _LAST_OPS = 10
 _PAUSE_POLL_S = 0.05

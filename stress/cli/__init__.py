@@ -1,0 +1,1 @@
+"""The command line. argparse lives here and nowhere else in the package."""

@@ -1,0 +1,1 @@
+"""Running a simulation: the runner, the coordinator, worker processes, users, faults."""

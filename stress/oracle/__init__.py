@@ -1,0 +1,1 @@
+"""What must hold after a run: the write ledger users keep, and the no-loss verification."""

@@ -1,0 +1,1 @@
+"""Re-running a recorded run exactly, and refusing replay files that contradict themselves."""
