@@ -103,6 +103,23 @@ def test_terminal_repaints_are_throttled_and_finish_paints_the_last_figures() ->
     assert stream.getvalue().endswith(format_live_line(_FIGURES, 1.01) + "\n")
 
 
+def test_the_repaint_throttle_runs_on_the_injected_clock() -> None:
+    stream, clock = io.StringIO(), _Clock()
+    reporter = ProgressReporter(
+        stream, total_s=None, total_ops=None, is_tty=True, clock=clock, min_repaint_s=1.0
+    )
+
+    reporter.update(_FIGURES, 1.0)
+    clock.t += 0.5
+    reporter.update(_FIGURES, 1.5)  # held back: 0.5 s since the last paint
+    clock.t += 0.5
+    reporter.update(_FIGURES, 2.0)  # 1 s on the clock: painted, though no real time passed
+
+    assert stream.getvalue() == f"\r\x1b[2K{format_live_line(_FIGURES, 1.0)}" + (
+        f"\r\x1b[2K{format_live_line(_FIGURES, 2.0)}"
+    )
+
+
 def test_finish_without_updates_writes_nothing() -> None:
     stream = io.StringIO()
     ProgressReporter(stream, total_s=None, total_ops=None, is_tty=True).finish()
