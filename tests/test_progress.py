@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from stress.controls import Flag
 from stress.observe.progress import (
     ProgressReporter,
     format_duration,
@@ -27,13 +28,17 @@ _LINE = "[ 12.5s / 30.0s ] 1,234 ops  98.7 ops/s  p99 4.21 ms  errors 0"
 
 
 class _Clock:
-    """A clock the test moves by hand."""
+    """A :class:`~stress.clock.Clock` the test moves by hand (``wait`` moves it instantly)."""
 
     def __init__(self) -> None:
-        self.now = 100.0
+        self.t = 100.0
 
-    def __call__(self) -> float:
-        return self.now
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, flag: Flag, seconds: float) -> bool:
+        self.t += max(seconds, 0.0)
+        return flag.is_set()
 
 
 def test_live_line_shows_elapsed_total_ops_rate_p99_and_errors() -> None:
@@ -76,7 +81,7 @@ def test_on_a_terminal_the_line_is_rewritten_in_place() -> None:
     reporter = ProgressReporter(stream, total_s=30.0, total_ops=None, is_tty=True, clock=clock)
 
     reporter.update(_FIGURES, 12.5)
-    clock.now += 5.0
+    clock.t += 5.0
     reporter.update(_FIGURES, 17.5)
     reporter.finish()
 
@@ -89,13 +94,30 @@ def test_terminal_repaints_are_throttled_and_finish_paints_the_last_figures() ->
     reporter = ProgressReporter(stream, total_s=None, total_ops=None, is_tty=True, clock=clock)
 
     reporter.update(_FIGURES, 1.0)
-    clock.now += 0.01
+    clock.t += 0.01
     reporter.update(_FIGURES, 1.01)
     painted = stream.getvalue()
     reporter.finish()
 
     assert painted.count("\r") == 1
     assert stream.getvalue().endswith(format_live_line(_FIGURES, 1.01) + "\n")
+
+
+def test_the_repaint_throttle_runs_on_the_injected_clock() -> None:
+    stream, clock = io.StringIO(), _Clock()
+    reporter = ProgressReporter(
+        stream, total_s=None, total_ops=None, is_tty=True, clock=clock, min_repaint_s=1.0
+    )
+
+    reporter.update(_FIGURES, 1.0)
+    clock.t += 0.5
+    reporter.update(_FIGURES, 1.5)  # held back: 0.5 s since the last paint
+    clock.t += 0.5
+    reporter.update(_FIGURES, 2.0)  # 1 s on the clock: painted, though no real time passed
+
+    assert stream.getvalue() == f"\r\x1b[2K{format_live_line(_FIGURES, 1.0)}" + (
+        f"\r\x1b[2K{format_live_line(_FIGURES, 2.0)}"
+    )
 
 
 def test_finish_without_updates_writes_nothing() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from stress.controls import Flag, thread_controls
 from stress.engine.coordinator import RunClock, coordinate
+from stress.engine.messages import Done, Stats, WorkerMessage
 from stress.engine.stall import StalledUser, StallWatchdog
 from stress.engine.users import UserProgress, UserResult, UserSpec
 from stress.observe.progress import ProgressReporter
@@ -86,17 +87,17 @@ class _FakePool:
     def start(self) -> None:
         pass
 
-    def receive(self, timeout: float) -> list[tuple[Any, ...]]:
+    def receive(self, timeout: float) -> list[WorkerMessage]:
         self.clock.t += max(timeout, 0.01)
         if self.controls.stop.is_set():
             if self._done:
                 return []
             self._done = True
-            results = [UserResult(u.user_id, u.user_class, 0, 0) for u in self.specs[0].users]
-            return [("done", 0, StatsRecorder().drain(), results)]
+            results = tuple(UserResult(u.user_id, u.user_class, 0, 0) for u in self.specs[0].users)
+            return [Done(0, StatsRecorder().drain(), results)]
         ops = int(min(self.clock.t - self._started, self.progress_until))
         progress = tuple(UserProgress(u, ops, (f"#{ops} op",), False) for u in (0, 1))
-        return [("stats", 0, StatsRecorder().drain(), progress)]
+        return [Stats(0, StatsRecorder().drain(), progress)]
 
     def reap(self, done: set[int]) -> tuple[list[Any], dict[int, Any]]:
         return [], {}

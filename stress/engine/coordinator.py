@@ -9,8 +9,10 @@ What follows a death is in :mod:`stress.engine.crashes`. Injected faults
 (:mod:`stress.engine.injector`) strike from the same loop; a worker killed by one restarts
 and is not a crash.
 
-The loop's time comes from an injected :class:`~stress.clock.Clock`, so the stall watchdog
-(:mod:`stress.engine.stall`) is tested without waiting. At the stop, lock holders of the lock fault
+Every time the loop reads (the run's elapsed time, the wait for workers to be ready, the stop
+grace) comes from an injected :class:`~stress.clock.Clock`, so the stall watchdog
+(:mod:`stress.engine.stall`) and those deadlines are tested without waiting. Workers' reports are
+the typed messages of :mod:`stress.engine.messages`. At the stop, lock holders of the lock fault
 end at once: a user waiting out the busy timeout for their lock would otherwise hold the run
 past its deadline (the workers interrupt ops still running, see :mod:`stress.engine.worker`).
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from stress.clock import Clock, SystemClock
 from stress.engine.crashes import (
@@ -33,6 +35,7 @@ from stress.engine.crashes import (
     resumed_spec,
 )
 from stress.engine.injector import FaultInjector
+from stress.engine.messages import Crashed, Done, Ready, Stats, WorkerMessage
 from stress.engine.pool import STOP_GRACE_S, WorkerPool
 from stress.engine.stall import Stall, StalledUser, StallWatchdog
 from stress.engine.users import UserProgress, UserResult
@@ -47,11 +50,9 @@ _POLL_S = 0.1
 READY_TIMEOUT_S = 120.0
 
 
-
-
 @dataclass
 class CoordinatorResult:
-    stop_reason: str
+    stop_reason: StopReason
     elapsed_s: float
     aggregator: StatsAggregator
     users: list[UserResult]
@@ -77,9 +78,10 @@ class _Loop:
     clock: RunClock
     progress: ProgressReporter
     abort: threading.Event
-    on_tick: Callable[[float], str | None]
+    on_tick: Callable[[float], StopReason | None]
     faults: FaultInjector | None = None
-    now: Callable[[], float] = SystemClock().now
+    #: The loop's only source of time (see the module docstring).
+    time: Clock = field(default_factory=SystemClock)
     watchdog: StallWatchdog | None = None
     stall: Stall | None = None
     aggregator: StatsAggregator = field(default_factory=StatsAggregator)
@@ -89,7 +91,7 @@ class _Loop:
     #: Each user's latest progress from its worker's periodic reports.
     user_progress: dict[int, UserProgress] = field(default_factory=dict)
     crashes: list[CrashRecord] = field(default_factory=list)
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     stopped_at: float | None = None
     elapsed: float = 0.0
 
@@ -99,7 +101,7 @@ def coordinate(
     clock: RunClock,
     progress: ProgressReporter,
     abort: threading.Event,
-    on_tick: Callable[[float], str | None] = lambda elapsed: None,
+    on_tick: Callable[[float], StopReason | None] = lambda elapsed: None,
     faults: FaultInjector | None = None,
     time_source: Clock | None = None,
     on_interval: Callable[[Mapping[int, UserProgress]], None] | None = None,
@@ -108,14 +110,16 @@ def coordinate(
 
     ``on_tick(elapsed_s)`` runs every loop turn (the monitor's verdict hangs off it);
     returning a stop reason ends the run with it. ``faults`` strikes while the run goes on.
-    ``time_source`` is the loop's clock (the system's by default).
+    ``time_source`` is the loop's clock (the system's by default): every time the coordinator
+    reads comes from it.
     ``on_interval`` gets each user's last reported progress at every log interval (the
     runner keeps replay.json current with it).
     """
-    now = (time_source or SystemClock()).now
+    time = time_source or SystemClock()
+    now = time.now
     bound = clock.max_no_progress_s
     watchdog = StallWatchdog(bound) if bound is not None else None
-    loop = _Loop(pool, clock, progress, abort, on_tick, faults, now, watchdog)
+    loop = _Loop(pool, clock, progress, abort, on_tick, faults, time, watchdog)
     targets = _LoopTargets(loop)
     pool.start()
     _start_together(loop)
@@ -183,23 +187,24 @@ def _start_together(loop: _Loop) -> None:
     if go is None:
         return
     ready: set[int] = set()
-    deadline = loop.now() + READY_TIMEOUT_S
+    deadline = loop.time.now() + READY_TIMEOUT_S
     expected = {spec.worker_idx for spec in loop.pool.specs}
     while not expected <= ready | loop.done and not loop.abort.is_set():
         for message in loop.pool.receive(_POLL_S):
-            if message[0] == "ready":
-                ready.add(message[1])
-            else:
-                _handle(loop, message)
+            match message:
+                case Ready(worker_idx=idx):
+                    ready.add(idx)
+                case _:
+                    _handle(loop, message)
         _check_workers(loop)
-        if loop.now() > deadline:
+        if loop.time.now() > deadline:
             loop.harness_errors.append(f"workers not ready within {READY_TIMEOUT_S:.0f} s")
             _stop(loop, StopReason.HARNESS, 0.0)
             break
     go.set()
 
 
-def _final_reason(loop: _Loop) -> str:
+def _final_reason(loop: _Loop) -> StopReason:
     if loop.stop_reason is not None:
         return loop.stop_reason
     if loop.harness_errors or any(user.harness_error for user in loop.users):
@@ -207,7 +212,7 @@ def _final_reason(loop: _Loop) -> str:
     return StopReason.OP_LIMIT if loop.clock.duration_s is None else StopReason.DURATION
 
 
-def _stop(loop: _Loop, reason: str, elapsed: float) -> None:
+def _stop(loop: _Loop, reason: StopReason, elapsed: float) -> None:
     if loop.stop_reason is None:
         loop.stop_reason = reason
         loop.stopped_at = elapsed
@@ -301,23 +306,27 @@ def _not_looping(pool: WorkerPool, idx: int) -> bool:
     return made_progress(pool.current[idx], pool.slots)
 
 
-def _handle(loop: _Loop, message: tuple[Any, ...]) -> None:
-    kind, worker_idx = message[0], message[1]
-    if kind == "stats":
-        loop.aggregator.merge(message[2])
-        progress: tuple[UserProgress, ...] = message[3]
-        for user in progress:
-            loop.user_progress[user.user_id] = user
-            if user.harness_error:
+def _handle(loop: _Loop, message: WorkerMessage) -> None:
+    match message:
+        case Stats(report=report, progress=progress):
+            loop.aggregator.merge(report)
+            for user in progress:
+                loop.user_progress[user.user_id] = user
+                if user.harness_error:
+                    _stop(loop, StopReason.HARNESS, loop.elapsed)
+        case Done(worker_idx=idx, report=report, results=results):
+            loop.aggregator.merge(report)
+            loop.users.extend(results)
+            loop.done.add(idx)
+            if any(user.harness_error for user in results):
                 _stop(loop, StopReason.HARNESS, loop.elapsed)
-    elif kind == "done":
-        loop.aggregator.merge(message[2])
-        results: list[UserResult] = message[3]
-        loop.users.extend(results)
-        loop.done.add(worker_idx)
-        if any(user.harness_error for user in results):
+        case Crashed(worker_idx=idx, traceback=text):
+            loop.done.add(idx)
+            loop.harness_errors.append(f"worker {idx} raised:\n{text}")
             _stop(loop, StopReason.HARNESS, loop.elapsed)
-    elif kind == "crashed":
-        loop.done.add(worker_idx)
-        loop.harness_errors.append(f"worker {worker_idx} raised:\n{message[2]}")
-        _stop(loop, StopReason.HARNESS, loop.elapsed)
+        case Ready():
+            # Only _start_together waits for these; one read elsewhere (in the last messages
+            # of a worker that died while starting) says nothing the exit does not.
+            pass
+        case _:
+            assert_never(message)

@@ -19,6 +19,7 @@ from multiprocess.connection import wait as wait_any
 
 from stress.controls import Controls, process_controls, thread_controls
 from stress.engine.journal import ProgressSlots
+from stress.engine.messages import WorkerMessage
 from stress.engine.worker import PipeReports, WorkerSpec, run_worker_thread, worker_process_main
 
 __all__ = ["STOP_GRACE_S", "WorkerPool"]
@@ -26,8 +27,6 @@ __all__ = ["STOP_GRACE_S", "WorkerPool"]
 #: How long users get to finish their op in flight after the stop flag, before the
 #: coordinator gives up on a worker (a 10,000-row batch on a slow disk can take a while).
 STOP_GRACE_S = 30.0
-
-Message = tuple[Any, ...]
 
 
 class WorkerPool:
@@ -61,7 +60,7 @@ class WorkerPool:
             self.slots = ProgressSlots.allocate(self._ctx, users)
         else:
             self.controls = thread_controls()
-            self._queue: queue.Queue[Message] = queue.Queue()
+            self._queue: queue.Queue[WorkerMessage] = queue.Queue()
 
     def start(self) -> None:
         for spec in self.specs:
@@ -120,21 +119,21 @@ class WorkerPool:
             return {}
         return {idx: h.pid for idx, h in self.handles.items() if h.pid and h.is_alive()}
 
-    def receive(self, timeout: float) -> list[Message]:
+    def receive(self, timeout: float) -> list[WorkerMessage]:
         """The messages that arrived, waiting up to ``timeout`` s for the first one."""
         if not self.in_processes:
             return self._receive_queue(timeout)
         waitables = list(self._readers.values())
         waitables += [h.sentinel for idx, h in self.handles.items() if idx not in self._reaped]
         ready = set(wait_any(waitables, timeout)) if waitables else set()
-        messages: list[Message] = []
+        messages: list[WorkerMessage] = []
         for idx, reader in list(self._readers.items()):
             if reader in ready:
                 messages += self._drain(idx, dead=False)
         return messages
 
-    def _receive_queue(self, timeout: float) -> list[Message]:
-        messages: list[Message] = []
+    def _receive_queue(self, timeout: float) -> list[WorkerMessage]:
+        messages: list[WorkerMessage] = []
         try:
             messages.append(
                 self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
@@ -144,7 +143,7 @@ class WorkerPool:
         except queue.Empty:
             return messages
 
-    def _drain(self, idx: int, dead: bool) -> list[Message]:
+    def _drain(self, idx: int, dead: bool) -> list[WorkerMessage]:
         reader = self._readers.get(idx)
         if reader is None:
             return []
@@ -152,7 +151,7 @@ class WorkerPool:
             # Whatever is in the pipe now is all there will be: never block on a message the
             # kill cut short.
             os.set_blocking(reader.fileno(), False)
-        messages: list[Message] = []
+        messages: list[WorkerMessage] = []
         try:
             while reader.poll():
                 messages.append(reader.recv())
@@ -171,7 +170,7 @@ class WorkerPool:
         if reader is not None:
             reader.close()
 
-    def reap(self, done: set[int]) -> tuple[list[Message], dict[int, Any]]:
+    def reap(self, done: set[int]) -> tuple[list[WorkerMessage], dict[int, Any]]:
         """Messages left by workers that exited, and those that exited without finishing.
 
         Each exited worker is returned once (until it is restarted). The caller handles the
@@ -179,7 +178,7 @@ class WorkerPool:
         """
         if not self.in_processes:
             return [], {}
-        messages: list[Message] = []
+        messages: list[WorkerMessage] = []
         exited: dict[int, Any] = {}
         for idx, handle in self.handles.items():
             if idx in self._reaped or handle.is_alive():

@@ -19,6 +19,7 @@ from typing import Any
 from stress.artifacts import write_json_atomic
 from stress.engine.journal import digests_path
 from stress.engine.users import UserProgress, UserResult, UserSpec
+from stress.outcomes import StopReason
 
 __all__ = ["ReplayLog", "user_entry"]
 
@@ -92,12 +93,14 @@ class ReplayLog:
         except OSError as exc:
             self.write_error = exc
 
-    def finished(self, users: Sequence[UserResult], stop_reason: str) -> dict[str, Any]:
+    def finished(self, users: Sequence[UserResult], stop_reason: StopReason) -> dict[str, Any]:
         """The finished document (the caller writes it with the summary)."""
         entries = [user_entry(user) for user in sorted(users, key=lambda u: u.user_id)]
         return self._document(stop_reason, entries)
 
-    def _document(self, stop_reason: str | None, users: list[dict[str, Any]]) -> dict[str, Any]:
+    def _document(
+        self, stop_reason: StopReason | None, users: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         head = self._head
         # The key order of every replay.json written so far (it is read by people too).
         return {

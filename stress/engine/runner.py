@@ -31,6 +31,7 @@ from stress.artifacts import (
     ReplayFault,
     write_json_atomic,
 )
+from stress.clock import SystemClock
 from stress.config import Settings
 from stress.engine.coordinator import CoordinatorResult, RunClock, WorkerPool, coordinate
 from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
@@ -81,7 +82,7 @@ class ReplayInput:
 class RunOutcome:
     run_dir: Path
     global_seed: int
-    stop_reason: str
+    stop_reason: StopReason
     exit_code: int
     summary: dict[str, Any]
     replay: dict[str, Any]
@@ -377,7 +378,8 @@ def _run_in_folder(
         None if by_count else settings.duration, settings.log_interval, settings.max_no_progress_s
     )
     monitor = monitor_for_run(settings, places, pool.controls, pool.pids)
-    progress = ProgressReporter(stream, clock.duration_s, None)
+    time_source = SystemClock()  # the one clock of the loop and of the progress line
+    progress = ProgressReporter(stream, clock.duration_s, None, clock=time_source)
     with monitor.running():
         result = coordinate(
             pool,
@@ -386,6 +388,7 @@ def _run_in_folder(
             signals.abort,
             monitor.check,
             faults=faults,
+            time_source=time_source,
             on_interval=log.write_running,
         )
     reserve.release()

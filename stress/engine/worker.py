@@ -1,11 +1,11 @@
 """A worker: the users of one process, run as threads, reporting to the coordinator.
 
 With ``STRESS_PROCESSES=0`` the single worker runs in a thread of the main process; with N,
-each of N processes runs one. Either way the worker sends ``("stats", idx, report, progress)``
-every interval and ``("done", idx, report, results)`` at the end, so the coordinator has one
-code path and its memory stays flat (reports are fixed-size histograms, never raw latencies).
-``progress`` names each user's op count and last ops, so a worker killed without warning can
-still be described.
+each of N processes runs one. Either way the worker sends a :class:`~stress.engine.messages.Stats`
+every interval and a :class:`~stress.engine.messages.Done` at the end, so the coordinator has
+one code path and its memory stays flat (reports are fixed-size histograms, never raw
+latencies). Each report names every user's op count and last ops, so a worker killed without
+warning can still be described.
 
 A worker process reports through a pipe of its own (:class:`PipeReports`), not a queue shared
 by every worker: a worker killed in the middle of a message then garbles only its own pipe,
@@ -30,7 +30,8 @@ from stress.artifacts import DatabasePlace
 from stress.clock import SystemClock
 from stress.controls import Controls
 from stress.engine.journal import ProgressSlots, UserJournal, digests_path, marks_path
-from stress.engine.users import UserResult, UserRunner, UserSpec
+from stress.engine.messages import Crashed, Done, Ready, Stats, WorkerMessage
+from stress.engine.users import UserRunner, UserSpec
 from stress.metadb import MetaDb, StoreOptions, is_no_room
 from stress.observe.memory import HeapTrimmer, limit_arenas
 from stress.observe.stats import StatsRecorder
@@ -59,7 +60,7 @@ _ORPHAN_GRACE_S = 10.0
 
 
 class ReportQueue(Protocol):
-    def put(self, item: Any) -> None: ...
+    def put(self, item: WorkerMessage) -> None: ...
 
 
 class CoordinatorGone(Exception):
@@ -72,7 +73,7 @@ class PipeReports:
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    def put(self, item: Any) -> None:
+    def put(self, item: WorkerMessage) -> None:
         try:
             self._connection.send(item)
         except (BrokenPipeError, ConnectionResetError):
@@ -138,8 +139,8 @@ def run_worker(
                 if thread.ident is not None:
                     thread.join(_ORPHAN_GRACE_S)
             raise
-    results: list[UserResult] = [runner.result for runner in runners]
-    reports.put(("done", spec.worker_idx, recorder.drain(), results))
+    results = tuple(runner.result for runner in runners)
+    reports.put(Done(spec.worker_idx, recorder.drain(), results))
 
 
 def _watch(
@@ -167,7 +168,7 @@ def _watch(
         stop.wait(max(0.0, next_report - time.monotonic()))
         if time.monotonic() >= next_report and not stop.is_set():
             progress = tuple(runner.progress() for runner, _ in users)
-            reports.put(("stats", spec.worker_idx, recorder.drain(), progress))
+            reports.put(Stats(spec.worker_idx, recorder.drain(), progress))
             next_report += spec.report_interval_s
             if trimmer is not None:
                 trimmer.tick()
@@ -178,7 +179,7 @@ def _wait_for_go(spec: WorkerSpec, controls: Controls, reports: ReportQueue) -> 
     go = controls.go
     if go is None or go.is_set():
         return  # threads, or a restarted worker joining a run that is under way
-    reports.put(("ready", spec.worker_idx))
+    reports.put(Ready(spec.worker_idx))
     while not go.wait(_READY_POLL_S) and not controls.stop.is_set():
         if not _coordinator_alive():
             raise CoordinatorGone
@@ -265,7 +266,7 @@ def run_worker_thread(spec: WorkerSpec, controls: Controls, reports: ReportQueue
     try:
         run_worker(spec, controls, reports)
     except Exception:
-        reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
+        reports.put(Crashed(spec.worker_idx, traceback.format_exc()))
 
 
 def worker_process_main(
@@ -286,5 +287,5 @@ def worker_process_main(
         return  # quietly: there is nobody left to tell, and a traceback would only alarm
     except BaseException:
         with suppress(CoordinatorGone):
-            reports.put(("crashed", spec.worker_idx, traceback.format_exc()))
+            reports.put(Crashed(spec.worker_idx, traceback.format_exc()))
         raise

@@ -300,7 +300,7 @@ class Monitor:
         if self.trimmer is not None:
             self.trimmer.tick()
 
-    def check(self, elapsed_s: float) -> str | None:
+    def check(self, elapsed_s: float) -> StopReason | None:
         """The coordinator's per-turn hook: a stop reason, or None to go on."""
         if self.error is not None:
             return StopReason.HARNESS

@@ -6,11 +6,11 @@ The formatting functions are pure (figures in, text out) so they are tested with
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from stress.clock import Clock, SystemClock
 from stress.observe.memory import format_peak_memory
 from stress.observe.stats import (
     ERROR_CLASSES,
@@ -19,6 +19,7 @@ from stress.observe.stats import (
     STORE_ERROR_COUNTER,
     LiveFigures,
 )
+from stress.outcomes import StopReason
 from stress.plan.pacing import LATE_OPS, OVER_LIMIT_OPS, SKIPPED_OPS
 
 __all__ = [
@@ -72,7 +73,8 @@ class ProgressReporter:
 
     On a terminal the line is rewritten in place, at most once per ``min_repaint_s`` seconds of
     ``clock`` (the last figures are painted by :meth:`finish`); elsewhere (a log file, CI) every
-    :meth:`update` appends one plain line, so the log shows one line per log interval.
+    :meth:`update` appends one plain line, so the log shows one line per log interval. The run
+    passes the coordinator's clock (the system's by default), so a test drives both by hand.
     """
 
     def __init__(
@@ -81,14 +83,14 @@ class ProgressReporter:
         total_s: float | None,
         total_ops: int | None,
         is_tty: bool | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         min_repaint_s: float = 0.1,
     ) -> None:
         self._stream = stream
         self._total_s = total_s
         self._total_ops = total_ops
         self._is_tty = _isatty(stream) if is_tty is None else is_tty
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._min_repaint_s = min_repaint_s
         self._painted_at: float | None = None
         self._pending: str | None = None
@@ -99,7 +101,7 @@ class ProgressReporter:
         if not self._is_tty:
             self._write(line + "\n")
             return
-        now = self._clock()
+        now = self._clock.now()
         if self._painted_at is not None and now - self._painted_at < self._min_repaint_s:
             self._pending = line
             return
@@ -110,7 +112,7 @@ class ProgressReporter:
         if not self._is_tty:
             return
         if self._pending is not None:
-            self._paint(self._pending, self._clock())
+            self._paint(self._pending, self._clock.now())
         if self._painted_at is not None:
             self._write("\n")
         self._painted_at = None
@@ -229,12 +231,12 @@ def _stop_detail(summary: Mapping[str, Any]) -> str:
     """Why a ``ResourceLimit`` or ``Stalled`` stop happened, after a colon."""
     reason = summary["stop_reason"]
     stall = summary.get("stall")
-    if reason == "Stalled" and stall:
+    if reason == StopReason.STALLED and stall:
         return (
             f": no user completed an op for {stall['no_progress_s']:.1f} s "
             f"(from {stall['since_s']:.1f} s; bound {stall['bound_s']:g} s)"
         )
-    if reason != "ResourceLimit":
+    if reason != StopReason.RESOURCE:
         return ""
     backpressure = summary.get("backpressure") or {}
     if backpressure.get("stop_cause") == "disk" and backpressure.get("disk_full_at_s") is not None:

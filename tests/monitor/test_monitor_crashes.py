@@ -20,8 +20,10 @@ from stress.artifacts import schema_errors
 from stress.engine import runner
 from stress.engine.coordinator import CoordinatorResult
 from stress.engine.journal import DIGEST_BYTES
+from stress.engine.messages import Stats, WorkerMessage
 from stress.engine.pool import WorkerPool
 from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE
+from stress.outcomes import StopReason
 from stress.replay.run import replay_run
 
 pytestmark = pytest.mark.slow
@@ -37,18 +39,18 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict
     def coordinate(pool: WorkerPool, *args: Any, **kwargs: Any) -> CoordinatorResult:
         receive = pool.receive
 
-        def watching(timeout: float) -> list[tuple[Any, ...]]:
+        def watching(timeout: float) -> list[WorkerMessage]:
             messages = receive(timeout)
             for message in messages:
-                if message[0] == "stats" and any(
-                    p.user_id == user_id and p.ops_executed >= ops for p in message[3]
+                if isinstance(message, Stats) and any(
+                    p.user_id == user_id and p.ops_executed >= ops for p in message.progress
                 ):
                     seen.setdefault("reported", True)
             return messages
 
         on_tick = args[-1]
 
-        def tick(elapsed: float) -> str | None:
+        def tick(elapsed: float) -> StopReason | None:
             if seen.get("reported") and "killed_at" not in seen:
                 worker = next(
                     s.worker_idx for s in pool.specs for u in s.users if u.user_id == user_id
@@ -56,7 +58,7 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict
                 seen["pid"] = pool.pids()[worker]
                 os.kill(seen["pid"], signal.SIGKILL)
                 seen["killed_at"], seen["worker"] = elapsed, worker
-            result: str | None = on_tick(elapsed)
+            result: StopReason | None = on_tick(elapsed)
             return result
 
         pool.receive = watching  # type: ignore[method-assign]
