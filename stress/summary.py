@@ -515,7 +515,8 @@ _CONFIG_KEYS: list[JsonValue] = [
 class Summary(BaseModel):
     """``summary.json``: how one run went."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: the CLI's start-up does not pay for it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     format_version: Literal[1] = Field(description="the summary's format (SUMMARY_FORMAT_VERSION)")
     stop_reason: StopReason
