@@ -4,7 +4,7 @@ Both are written to a temporary file in the same folder, flushed and fsynced, th
 over the target, so a reader (or a run killed mid-write) never sees half a file. The replay
 file is read back through a pydantic model, so a damaged one is a typed error naming the
 field; its JSON Schema (``stress/schemas/replay.schema.json``) is generated from that model
-and a test keeps the two equal. The summary's schema is written by hand beside it.
+and a test keeps the two equal. The summary's models and schema are in :mod:`stress.summary`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from stress.errors import ReplayFormatError
 
 __all__ = [
     "REPLAY_FORMAT_VERSION",
-    "SUMMARY_FORMAT_VERSION",
+    "FaultKind",
     "ReplayFault",
     "ReplayFile",
     "ReplayUser",
@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 REPLAY_FORMAT_VERSION = 1
-SUMMARY_FORMAT_VERSION = 1
+#: The faults a run can inject (``STRESS_FAULTS``), as replay.json and summary.json name them.
+FaultKind = Literal["kill", "lock"]
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
@@ -87,7 +88,7 @@ class ReplayFault(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["kill", "lock"]
+    kind: FaultKind
     #: Seconds into the recorded run.
     t_s: float = Field(ge=0)
     #: The worker killed (kill).

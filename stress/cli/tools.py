@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import orjson
-
-from stress.artifacts import write_json_atomic
+from stress.artifacts import read_replay_file, write_json_atomic
 from stress.errors import StressError
 from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
 from stress.oracle.verify import format_verification, verify_run
@@ -54,18 +52,16 @@ def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
     run_dir: Path = args.run_dir
     if not (run_dir / "replay.json").is_file():
         raise RunFolderError(run_dir, "no replay.json here; pass the folder of a run")
-    try:
-        replay_doc = orjson.loads((run_dir / "replay.json").read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise RunFolderError(run_dir, f"its replay.json is not JSON ({exc}); restore it") from None
-    if replay_doc.get("stop_reason") is None:
+    # Read once into its model: a damaged file is one ReplayFormatError line (exit 2).
+    replay = read_replay_file(run_dir / "replay.json")
+    if not replay.finished:
         # Written when the run started and kept current: the run was killed (or still runs).
         print(
             f"run not finished: {run_dir / 'replay.json'} has no stop_reason (the run was "
             "killed, or is still running); checking what it wrote",
             file=out,
         )
-    result = verify_run(run_dir, replay_doc)
+    result = verify_run(run_dir, replay)
     write_json_atomic(run_dir / "verification.json", result.to_dict())
     print(format_verification(result), file=out)
     print(f"written: {run_dir / 'verification.json'}", file=out)

@@ -42,6 +42,7 @@ from stress.engine.users import UserProgress, UserResult
 from stress.observe.progress import ProgressReporter
 from stress.observe.stats import StatsAggregator
 from stress.outcomes import StopReason
+from stress.summary import CrashAction
 
 __all__ = ["CoordinatorResult", "RunClock", "WorkerPool", "coordinate"]
 
@@ -251,7 +252,7 @@ def _on_crash(loop: _Loop, idx: int, handle: Any) -> None:
         _after_injected_kill(loop, idx, handle.pid)
         return
     restart = pool.on_crash == RESTART and loop.stop_reason is None and _not_looping(pool, idx)
-    action = RESTART if restart else STOP
+    action: CrashAction = RESTART if restart else STOP
     loop.crashes.append(crash_record(spec, handle, loop.elapsed, loop.user_progress, slots, action))
     if restart:
         pool.restart(resumed_spec(spec, slots))

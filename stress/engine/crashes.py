@@ -18,12 +18,13 @@ import dataclasses
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from stress.engine.journal import ProgressSlots, resume_point
 from stress.engine.users import UserProgress, UserResult
 from stress.engine.worker import WorkerSpec
 from stress.plan.workload import PlanDigest
+from stress.summary import CrashAction, CrashEntry
 
 __all__ = [
     "RESTART",
@@ -36,8 +37,8 @@ __all__ = [
     "resumed_spec",
 ]
 
-RESTART = "restart"
-STOP = "stop"
+RESTART: Final = "restart"
+STOP: Final = "stop"
 
 
 @dataclass
@@ -58,9 +59,9 @@ class CrashRecord:
     #: Each user's last ops as of the worker's last periodic report.
     last_ops: dict[int, list[str]] = field(default_factory=dict)
     #: ``stop`` (the run ended), ``restart`` (the worker was started again).
-    action: str = STOP
+    action: CrashAction = STOP
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CrashEntry:
         return {
             "worker_idx": self.worker_idx,
             "pid": self.pid,
@@ -90,7 +91,7 @@ def crash_record(
     t_s: float,
     progress: Mapping[int, UserProgress],
     slots: ProgressSlots | None,
-    action: str,
+    action: CrashAction,
 ) -> CrashRecord:
     exit_code, signal_name = exit_description(handle.exitcode)
     users = [user.user_id for user in spec.users]

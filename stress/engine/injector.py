@@ -32,14 +32,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 
-from stress.artifacts import ReplayFault
+from stress.artifacts import FaultKind, ReplayFault
 from stress.engine.worker import WorkerSpec
 from stress.faults import FaultSpec, KillFault
 from stress.plan.draws import fault_seed_sequence
+from stress.summary import FaultEventEntry, FaultsSection
 
 __all__ = [
     "FaultEvent",
@@ -52,8 +53,8 @@ __all__ = [
     "injector_for_run",
 ]
 
-KILL = "kill"
-LOCK = "lock"
+KILL: Final = "kill"
+LOCK: Final = "lock"
 
 _HOLDER_SCRIPT = Path(__file__).resolve().with_name("lockholder.py")
 
@@ -140,8 +141,9 @@ class FaultEvent:
     pid: int
     effect: str
 
-    def summary_entry(self) -> dict[str, Any]:
-        kind, target = self.injection.kind, self.injection.target
+    def summary_entry(self) -> FaultEventEntry:
+        target = self.injection.target
+        kind: FaultKind = KILL if self.injection.kind == KILL else LOCK
         return {
             "t_s": round(self.t_s, 3),
             "kind": kind,
@@ -398,7 +400,7 @@ class FaultInjector:
         """Strikes that came due (or were recorded) but never happened."""
         return self._given_up + sum(trigger.pending() for trigger in self._triggers)
 
-    def section(self) -> dict[str, Any]:
+    def section(self) -> FaultsSection:
         """The summary's ``faults`` section."""
         counts = {KILL: 0, LOCK: 0}
         for event in self.events:

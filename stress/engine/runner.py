@@ -26,9 +26,9 @@ import numpy as np
 
 from stress.artifacts import (
     REPLAY_FORMAT_VERSION,
-    SUMMARY_FORMAT_VERSION,
     DatabasePlace,
     ReplayFault,
+    ReplayFile,
     write_json_atomic,
 )
 from stress.clock import SystemClock
@@ -45,7 +45,7 @@ from stress.engine.worker import WorkerSpec
 from stress.errors import ConfigError
 from stress.faults import FaultSpec
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
-from stress.observe.monitor import monitor_for_run
+from stress.observe.monitor import Monitor, monitor_for_run
 from stress.observe.progress import ProgressReporter, format_results_block
 from stress.oracle.ledger import LedgerWriter, seed_ledger_path
 from stress.oracle.verify import Verification, format_verification, verify_run
@@ -55,6 +55,19 @@ from stress.plan.pacing import Pacing, open_loop_section
 from stress.plan.payloads import row_factory
 from stress.plan.profiles import Profile, check_profiles, load_profiles
 from stress.plan.workload import PLAN_FORMAT_VERSION, PlanLimits
+from stress.summary import (
+    SUMMARY_FORMAT_VERSION,
+    BackpressureSection,
+    Environment,
+    FaultsSection,
+    NotRun,
+    ResourceFigures,
+    ResourcesSection,
+    Results,
+    Summary,
+    UserEntry,
+    Verdict,
+)
 from stress.version import __version__
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]
@@ -84,6 +97,7 @@ class RunOutcome:
     global_seed: int
     stop_reason: StopReason
     exit_code: int
+    #: The summary.json document, as written.
     summary: dict[str, Any]
     replay: dict[str, Any]
     users: list[UserResult] = field(default_factory=list)
@@ -187,7 +201,7 @@ def _worker_specs(
     ]
 
 
-def environment(settings: Settings) -> dict[str, Any]:
+def environment(settings: Settings) -> Environment:
     """Versions and machine facts, so two summaries can be compared honestly."""
     return {
         "python": platform.python_version(),
@@ -234,51 +248,95 @@ def _config_of(facts: _RunFacts) -> dict[str, Any]:
     return config
 
 
-def build_summary(
-    facts: _RunFacts,
-    result: CoordinatorResult,
-    resources: dict[str, Any],
-    exit_code: int,
-    sections: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The summary document; ``sections`` are extra top-level sections (the monitor's)."""
-    results = result.aggregator.results(result.elapsed_s)
-    results.update(resources)
-    results["crashed"] = result.stop_reason == StopReason.CRASH
-    users = sorted(result.users, key=lambda u: u.user_id)
-    results["interrupted"] = sum(u.interrupted for u in users)
+@dataclass(frozen=True)
+class SummarySections:
+    """The sections of the summary other modules build: the monitor's and the faults'."""
+
+    figures: ResourceFigures
+    backpressure: BackpressureSection
+    resources: ResourcesSection
+    faults: FaultsSection
+
+    @classmethod
+    def of(cls, monitor: Monitor, faults: FaultInjector) -> SummarySections:
+        return cls(
+            monitor.figures(),
+            monitor.backpressure_section(),
+            monitor.resources_section(),
+            faults.section(),
+        )
+
+
+#: The verdict of a summary written before the oracle has run.
+PENDING: NotRun = {"not_run": "pending: the run ended before the oracle finished"}
+
+
+def _user_entry(user: UserResult) -> UserEntry:
     return {
-        "format_version": SUMMARY_FORMAT_VERSION,
-        "stop_reason": result.stop_reason,
-        "exit_code": exit_code,
-        "global_seed": facts.seed,
-        "run_dir": str(facts.run_dir),
-        "started_utc": facts.started_utc,
-        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "replay_of": str(facts.replay_of) if facts.replay_of else None,
-        "config": _config_of(facts),
-        "results": results,
-        "users": [
-            {
-                "user_id": u.user_id,
-                "class": u.user_class,
-                "ops_executed": u.ops_executed,
-                "substitutions": len(u.substitutions),
-                "skipped": len(u.skipped),
-                "interrupted": u.interrupted,
-                "harness_error": u.harness_error,
-                "last_ops": u.last_ops,
-                "disk_full": u.disk_full,
-            }
-            for u in users
-        ],
-        "harness_errors": result.harness_errors,
-        "crashes": [crash.to_dict() for crash in result.crashes],
-        "stall": result.stall.to_dict() if result.stall is not None else None,
-        "open_loop": open_loop_section(facts.settings, results),
-        **(sections or {}),
-        "environment": environment(facts.settings),
+        "user_id": user.user_id,
+        "class": user.user_class,
+        "ops_executed": user.ops_executed,
+        "substitutions": len(user.substitutions),
+        "skipped": len(user.skipped),
+        "interrupted": user.interrupted,
+        "harness_error": user.harness_error,
+        "last_ops": user.last_ops,
+        "disk_full": user.disk_full,
     }
+
+
+def build_summary(
+    facts: _RunFacts, result: CoordinatorResult, sections: SummarySections, exit_code: int
+) -> Summary:
+    """The summary, its verification pending (:func:`with_changes` adds the verdict)."""
+    stats = result.aggregator.results(result.elapsed_s)
+    users = sorted(result.users, key=lambda u: u.user_id)
+    results: Results = {
+        **stats,
+        **sections.figures,
+        "crashed": result.stop_reason == StopReason.CRASH,
+        "interrupted": sum(u.interrupted for u in users),
+    }
+    return Summary(
+        format_version=SUMMARY_FORMAT_VERSION,
+        stop_reason=StopReason(result.stop_reason),
+        exit_code=exit_code,
+        global_seed=facts.seed,
+        run_dir=str(facts.run_dir),
+        started_utc=facts.started_utc,
+        finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        replay_of=str(facts.replay_of) if facts.replay_of else None,
+        config=_config_of(facts),
+        results=results,
+        users=[_user_entry(u) for u in users],
+        harness_errors=result.harness_errors,
+        crashes=[crash.to_dict() for crash in result.crashes],
+        stall=result.stall.to_dict() if result.stall is not None else None,
+        open_loop=open_loop_section(facts.settings, stats),
+        backpressure=sections.backpressure,
+        resources=sections.resources,
+        faults=sections.faults,
+        environment=environment(facts.settings),
+        verification=PENDING,
+    )
+
+
+def with_changes(
+    summary: Summary,
+    verification: Verdict | NotRun,
+    *,
+    stop_reason: StopReason | None = None,
+    exit_code: int | None = None,
+) -> Summary:
+    """The summary with its verdict (and the stop reason and exit code the verdict set)."""
+    fields = dict(summary)
+    fields["verification"] = verification
+    if stop_reason is not None:
+        fields["stop_reason"] = stop_reason
+    if exit_code is not None:
+        fields["exit_code"] = exit_code
+    # Validated again, not model_copy: the verdict is checked like every other section.
+    return Summary.model_validate(fields)
 
 
 def _replay_head(facts: _RunFacts, users: list[UserSpec]) -> dict[str, Any]:
@@ -393,8 +451,7 @@ def _run_in_folder(
         )
     reserve.release()
     exit_code = _exit_code(result)
-    sections = {**monitor.sections(), "faults": faults.section()}
-    summary = build_summary(facts, result, monitor.figures(), exit_code, sections)
+    summary = build_summary(facts, result, SummarySections.of(monitor, faults), exit_code)
     replay_doc = log.finished(result.users, result.stop_reason)
     return _end_of_run(facts, result, summary, replay_doc, faults, stream, signals)
 
@@ -402,7 +459,7 @@ def _run_in_folder(
 def _end_of_run(
     facts: _RunFacts,
     result: CoordinatorResult,
-    summary: dict[str, Any],
+    summary: Summary,
     replay_doc: dict[str, Any],
     faults: FaultInjector,
     stream: TextIO,
@@ -414,21 +471,25 @@ def _end_of_run(
     artifacts. A signal while it runs skips it (:class:`VerificationSkipped`), recorded as such.
     """
     run_dir = facts.run_dir
-    summary["verification"] = {"not_run": "pending: the run ended before the oracle finished"}
-    write_artifacts(run_dir, summary, replay_doc)
+    write_artifacts(run_dir, summary.document(), replay_doc)
     verdict = _verify(run_dir, replay_doc, signals, stream)
     if isinstance(verdict, VerificationSkipped):
-        summary["verification"] = {"not_run": f"skipped: {verdict}"}
-        summary["exit_code"] = EXIT_INTERRUPTED
+        skipped: NotRun = {"not_run": f"skipped: {verdict}"}
+        summary = with_changes(summary, skipped, exit_code=EXIT_INTERRUPTED)
+    elif verdict.ok:
+        summary = with_changes(summary, verdict.to_dict())
     else:
-        if not verdict.ok:
-            result.stop_reason = StopReason.INVARIANT
-            summary["stop_reason"] = replay_doc["stop_reason"] = result.stop_reason
-            summary["exit_code"] = _exit_code(result)
-            write_json_atomic(run_dir / "replay.json", replay_doc)
-        summary["verification"] = verdict.to_dict()
-    write_json_atomic(run_dir / "summary.json", summary)
-    print(format_results_block(summary), file=stream)
+        result.stop_reason = replay_doc["stop_reason"] = StopReason.INVARIANT
+        write_json_atomic(run_dir / "replay.json", replay_doc)
+        summary = with_changes(
+            summary,
+            verdict.to_dict(),
+            stop_reason=StopReason.INVARIANT,
+            exit_code=_exit_code(result),
+        )
+    document = summary.document()
+    write_json_atomic(run_dir / "summary.json", document)
+    print(format_results_block(document), file=stream)
     _report_problems(stream, result)
     _report_faults(stream, faults)
     if isinstance(verdict, VerificationSkipped):
@@ -440,8 +501,8 @@ def _end_of_run(
         run_dir,
         facts.seed,
         result.stop_reason,
-        summary["exit_code"],
-        summary,
+        summary.exit_code,
+        document,
         replay_doc,
         result.users,
     )
@@ -455,7 +516,8 @@ def _verify(
         with signals.verifying():
             # Said once a signal would skip it, so whoever reads it can act on it at once.
             print("verifying ...", file=stream, flush=True)
-            return verify_run(run_dir, replay_doc)
+            # The finished file's own model, as stress verify reads it from disk.
+            return verify_run(run_dir, ReplayFile.model_validate(replay_doc))
     except VerificationSkipped as skipped:
         return skipped
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from stress.summary import StallEntry
 
 __all__ = ["Stall", "StallWatchdog", "StalledUser"]
 
@@ -38,7 +39,7 @@ class Stall:
     def no_progress_s(self) -> float:
         return self.at_s - self.since_s
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StallEntry:
         """The summary's ``stall`` entry."""
         return {
             "at_s": round(self.at_s, 3),

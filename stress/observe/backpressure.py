@@ -23,9 +23,10 @@ first :data:`MAX_EVENTS`, while the seconds per cause are always exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Final, Literal
 
 from stress.controls import Flag
+from stress.summary import BackpressureCause, BackpressureEvent, BackpressureSection
 
 __all__ = [
     "CAUSES",
@@ -37,9 +38,9 @@ __all__ = [
     "Limits",
 ]
 
-PAUSE_CAUSES = ("memory", "cpu", "wal")
-DISK = "disk"
-CAUSES = (*PAUSE_CAUSES, DISK)
+PAUSE_CAUSES: tuple[BackpressureCause, ...] = ("memory", "cpu", "wal")
+DISK: Final = "disk"
+CAUSES: tuple[BackpressureCause, ...] = (*PAUSE_CAUSES, DISK)
 #: A cause lifts when its value falls below this share of its limit.
 LIFT_RATIO = 0.9
 #: Events kept in the summary; later ones are only counted (``events_dropped``).
@@ -84,11 +85,11 @@ class Backpressure:
         self.disk_full_at: float | None = None
         #: The pause causes on when the stall began.
         #: cause -> time (s) it turned on, for causes on now.
-        self._on_since: dict[str, float] = {}
+        self._on_since: dict[BackpressureCause, float] = {}
         self._held_s = dict.fromkeys(CAUSES, 0.0)
         self._paused_since: float | None = None
         self._paused_s = 0.0
-        self.events: list[dict[str, Any]] = []
+        self.events: list[BackpressureEvent] = []
         self.events_dropped = 0
         #: Set once a pause outlasted ``max_stall_s``.
         self.stalled = False
@@ -103,7 +104,7 @@ class Backpressure:
                 self._apply(cause, t_s, value)
         self._set_flags(t_s)
 
-    def _apply(self, cause: str, t_s: float, value: float) -> None:
+    def _apply(self, cause: BackpressureCause, t_s: float, value: float) -> None:
         limit = self.limits.of(cause)
         since = self._on_since.get(cause)
         if since is None and value > limit:
@@ -133,7 +134,12 @@ class Backpressure:
             self._disk_over.clear()
 
     def _log(
-        self, t_s: float, cause: str, transition: str, value: float, held: float | None
+        self,
+        t_s: float,
+        cause: BackpressureCause,
+        transition: Literal["on", "off"],
+        value: float,
+        held: float | None,
     ) -> None:
         if len(self.events) >= MAX_EVENTS:
             self.events_dropped += 1
@@ -163,11 +169,11 @@ class Backpressure:
             return "+".join(self.stalled_by)
         return None
 
-    def active(self) -> list[str]:
+    def active(self) -> list[BackpressureCause]:
         """Causes on now."""
         return [cause for cause in CAUSES if cause in self._on_since]
 
-    def report(self, end_s: float) -> dict[str, Any]:
+    def report(self, end_s: float) -> BackpressureSection:
         """The summary's ``backpressure`` section; causes still on are counted up to ``end_s``."""
         held = dict(self._held_s)
         for cause, since in self._on_since.items():

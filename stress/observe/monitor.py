@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import psutil
 
@@ -43,6 +43,14 @@ from stress.metadb import spool_files
 from stress.observe.backpressure import DISK, Backpressure, Limits
 from stress.observe.memory import HeapTrimmer, limit_arenas, peak_rss_bytes, reset_peak_rss
 from stress.outcomes import StopReason
+from stress.summary import (
+    RESOURCE_TIMELINE_CAP,
+    BackpressureCause,
+    BackpressureSection,
+    ResourceFigures,
+    ResourcesSection,
+    ResourceTimelineEntry,
+)
 
 __all__ = [
     "COORDINATOR",
@@ -61,8 +69,8 @@ __all__ = [
 #: Process labels in ``rss_bytes`` besides ``worker-<idx>``.
 COORDINATOR = "coordinator"
 HELPERS = "helpers"
-#: Most entries in the resource timeline.
-TIMELINE_CAP = 1000
+#: Most entries in the resource timeline (the summary's cap).
+TIMELINE_CAP = RESOURCE_TIMELINE_CAP
 #: Samples between two scans of the process tree for helper processes (a scan reads every
 #: process of the machine, the dearest part of a sample); workers are known by their pids.
 _RESCAN_EVERY = 16
@@ -201,9 +209,9 @@ class ResourceTimeline:
         if cap < 2:
             raise ValueError(f"cap={cap} must be at least 2 to merge pairs")
         self._cap = cap
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[ResourceTimelineEntry] = []
 
-    def add(self, t_s: float, sample: ResourceSample, active: list[str]) -> None:
+    def add(self, t_s: float, sample: ResourceSample, active: list[BackpressureCause]) -> None:
         values = sample.limited_values()
         self.entries.append(
             {
@@ -225,11 +233,18 @@ class ResourceTimeline:
             self.entries = merged
 
 
-def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    merged = {key: max(first[key], second[key]) for key in first if key != "backpressure"}
-    merged["samples"] = first["samples"] + second["samples"]
-    merged["backpressure"] = sorted(set(first["backpressure"]) | set(second["backpressure"]))
-    return merged
+def _merge(first: ResourceTimelineEntry, second: ResourceTimelineEntry) -> ResourceTimelineEntry:
+    """One entry for two adjacent ones: the later time, each value's maximum."""
+    return {
+        "t_s": max(first["t_s"], second["t_s"]),
+        "samples": first["samples"] + second["samples"],
+        "rss_mb": max(first["rss_mb"], second["rss_mb"]),
+        "cpu_percent": max(first["cpu_percent"], second["cpu_percent"]),
+        "load_1m": max(first["load_1m"], second["load_1m"]),
+        "disk_mb": max(first["disk_mb"], second["disk_mb"]),
+        "wal_mb": max(first["wal_mb"], second["wal_mb"]),
+        "backpressure": sorted(set(first["backpressure"]) | set(second["backpressure"])),
+    }
 
 
 @dataclass(frozen=True)
@@ -360,7 +375,7 @@ class Monitor:
             1000 * max_s,
         )
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self) -> ResourceFigures:
         """The ancestor's resource figures for ``results``."""
         peaks = self._peaks
         return {
@@ -370,7 +385,7 @@ class Monitor:
             "disk_used_mb": round(peaks["disk_mb"], 3),
         }
 
-    def resources_section(self) -> dict[str, Any]:
+    def resources_section(self) -> ResourcesSection:
         """The summary's ``resources`` section."""
         cost = self.cost()
         return {
@@ -392,16 +407,9 @@ class Monitor:
             "timeline": self.timeline.entries,
         }
 
-    def backpressure_section(self) -> dict[str, Any]:
+    def backpressure_section(self) -> BackpressureSection:
         """The summary's ``backpressure`` section."""
         return self.backpressure.report(self.clock.now() - self._started)
-
-    def sections(self) -> dict[str, Any]:
-        """The summary's ``backpressure`` and ``resources`` sections."""
-        return {
-            "backpressure": self.backpressure_section(),
-            "resources": self.resources_section(),
-        }
 
 
 def monitor_for_run(

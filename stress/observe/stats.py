@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from stress.summary import MAX_ERROR_MESSAGES, ErrorEntry, Percentiles, RunStats, TimelineEntry
+
 __all__ = [
     "ERROR_CLASSES",
     "HIGHEST_MICROS",
@@ -63,8 +65,8 @@ HIGHEST_MICROS = 3_600_000_000
 _LOWEST_MICROS = 1
 _SIGNIFICANT_DIGITS = 3
 
-#: Error messages kept per report, and overall in ``results["errors"]``.
-MAX_ERROR_MESSAGES = 100
+# MAX_ERROR_MESSAGES (from stress.summary): error messages kept per report, and overall in
+# ``results["errors"]``.
 # A message is a diagnostic, not a payload: long tracebacks would make reports heavy.
 _MAX_MESSAGE_CHARS = 500
 
@@ -75,7 +77,8 @@ TIMELINE_CAP = 2_000
 HistKey = tuple[str, str, str]
 _OpKey = tuple[str, str]  # (user_class, op)
 
-_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9))
+#: The percentiles of :class:`~stress.summary.Percentiles`, in its order (p50 ... p99_9).
+_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
 def new_histogram() -> Any:
@@ -108,7 +111,7 @@ def _ms(micros: float) -> float:
     return round(micros / 1000.0, 3)
 
 
-def percentiles_ms(hist: Any) -> dict[str, float]:
+def percentiles_ms(hist: Any) -> Percentiles:
     """Summarise a histogram of microseconds in milliseconds (three decimals).
 
     Returns ``{p50, p90, p95, p99, p99_9, max, mean, count}``; ``count`` is an int and an empty
@@ -118,18 +121,27 @@ def percentiles_ms(hist: Any) -> dict[str, float]:
     counts = np.ctypeslib.as_array(hist.counts).astype(np.int64, copy=False)
     cumulative = np.cumsum(counts)
     total = int(cumulative[-1]) if len(cumulative) else 0
-    summary: dict[str, float] = {name: 0.0 for name, _ in _PERCENTILES}
-    summary.update(max=0.0, mean=0.0, count=total)
     if total == 0:
-        return summary
-    for name, percentile in _PERCENTILES:
+        return Percentiles(
+            p50=0.0, p90=0.0, p95=0.0, p99=0.0, p99_9=0.0, max=0.0, mean=0.0, count=0
+        )
+    values = []
+    for percentile in _PERCENTILES:
         target = max(int(percentile * total / 100 + 0.5), 1)
         index = int(np.searchsorted(cumulative, target, side="left"))
-        summary[name] = _ms(_highest_at(hist, index))
-    summary["max"] = _ms(_highest_at(hist, int(np.flatnonzero(counts)[-1])))
+        values.append(_ms(_highest_at(hist, index)))
+    p50, p90, p95, p99, p99_9 = values
     mean = float(np.dot(counts, _median_micros(len(counts)))) / total
-    summary["mean"] = _ms(mean)
-    return summary
+    return Percentiles(
+        p50=p50,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        p99_9=p99_9,
+        max=_ms(_highest_at(hist, int(np.flatnonzero(counts)[-1]))),
+        mean=_ms(mean),
+        count=total,
+    )
 
 
 def _highest_at(hist: Any, index: int) -> int:
@@ -147,7 +159,7 @@ class ErrorSample:
     message: str
     """The message, cut to 500 characters."""
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> ErrorEntry:
         """The summary's shape: ``{class, op, user_class, message}``."""
         return {
             "class": self.error_class,
@@ -317,7 +329,7 @@ class _Window:
     p50_ms: float
     p99_ms: float
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> TimelineEntry:
         width = self.end_s - self.start_s
         return {
             "t_s": round(self.end_s, 3),
@@ -413,7 +425,7 @@ class StatsAggregator:
             self._window_errors += failed
             self._window_rows += report.rows_inserted
 
-    def close_interval(self, elapsed_s: float) -> dict[str, float]:
+    def close_interval(self, elapsed_s: float) -> TimelineEntry:
         """Close the open interval at ``elapsed_s`` (seconds since the run started).
 
         Returns its timeline entry: ``t_s, interval_s, ops, ops_per_s, errors, p50_ms, p99_ms,
@@ -422,12 +434,12 @@ class StatsAggregator:
         with self._lock:
             return self._close_locked(elapsed_s)
 
-    def _close_locked(self, elapsed_s: float) -> dict[str, float]:
+    def _close_locked(self, elapsed_s: float) -> TimelineEntry:
         counts = (self._window_ops, self._window_errors, self._window_rows)
         end_s = max(elapsed_s, self._closed_s)
         window = _window(self._closed_s, end_s, counts, self._window_latency)
         entry = window.to_dict()
-        self._last_interval = (float(entry["ops_per_s"]), float(entry["p99_ms"]))
+        self._last_interval = (entry["ops_per_s"], entry["p99_ms"])
         self._timeline.append(window)
         if len(self._timeline) > self._timeline_cap:
             self._timeline = self._compacted()
@@ -455,7 +467,7 @@ class StatsAggregator:
                 overall_p99_ms=percentiles_ms(self._all_latency)["p99"],
             )
 
-    def results(self, duration_s: float) -> dict[str, Any]:
+    def results(self, duration_s: float) -> RunStats:
         """The summary's ``results`` section for a run that lasted ``duration_s`` seconds.
 
         Anything merged after the last :meth:`close_interval` is closed at ``duration_s`` first,
@@ -466,7 +478,7 @@ class StatsAggregator:
                 self._close_locked(duration_s)
             return self._results_locked(duration_s)
 
-    def _results_locked(self, duration_s: float) -> dict[str, Any]:
+    def _results_locked(self, duration_s: float) -> RunStats:
         total = sum(self._ops.values())
         failed = sum(self._failed.values())
         return {
@@ -491,15 +503,15 @@ class StatsAggregator:
             "actual_duration_secs": round(duration_s, 3),
         }
 
-    def _latency_by_op(self) -> dict[str, dict[str, float]]:
+    def _latency_by_op(self) -> dict[str, Percentiles]:
         by_op: dict[str, Any] = {}
         for (metric, _, op), hist in self._hists.items():
             if metric == LATENCY:
                 by_op.setdefault(op, new_histogram()).add(hist)
         return {op: percentiles_ms(by_op[op]) for op in sorted(by_op)}
 
-    def _latency_by_class(self) -> dict[str, dict[str, dict[str, float]]]:
-        by_class: dict[str, dict[str, dict[str, float]]] = {}
+    def _latency_by_class(self) -> dict[str, dict[str, Percentiles]]:
+        by_class: dict[str, dict[str, Percentiles]] = {}
         class_all: dict[str, Any] = {}
         for metric, user_class, op in sorted(self._hists):
             if metric != LATENCY:
@@ -511,8 +523,8 @@ class StatsAggregator:
             by_class[user_class]["all"] = percentiles_ms(hist)
         return by_class
 
-    def _other_metrics(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-        metrics: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    def _other_metrics(self) -> dict[str, dict[str, dict[str, Percentiles]]]:
+        metrics: dict[str, dict[str, dict[str, Percentiles]]] = {}
         for metric, user_class, op in sorted(self._hists):
             if metric != LATENCY:
                 hist = self._hists[(metric, user_class, op)]

@@ -14,14 +14,14 @@ each database's spool, and the databases themselves. Checks, per database:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
+from stress.artifacts import ReplayFile, read_replay_file
 from stress.metadb import (
     JSON_TABLES,
     MetaDb,
@@ -42,6 +42,7 @@ from stress.oracle.ledger import (
 )
 from stress.plan.profiles import profile_from_dict
 from stress.plan.workload import PlanLimits, UserPlan
+from stress.summary import MAX_EXAMPLES, Verdict
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -55,7 +56,6 @@ __all__ = [
     "verify_run",
 ]
 
-MAX_EXAMPLES = 20
 #: Past this file size the full integrity check (which reads every index) gives way to
 #: quick_check, so verifying a long soak does not take longer than the soak.
 QUICK_CHECK_BYTES = 256 * 2**20
@@ -93,7 +93,8 @@ class Verification:
         if len(self.examples[kind]) < MAX_EXAMPLES:
             self.examples[kind].append(text)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Verdict:
+        """The verdict as ``summary.json`` and ``verification.json`` hold it."""
         return {
             "ok": self.ok,
             "acknowledged": self.acknowledged,
@@ -445,16 +446,16 @@ def verify_databases(
     return result
 
 
-def run_databases(run_dir: Path, replay_doc: Mapping[str, Any]) -> list[DatabaseLedger]:
+def run_databases(run_dir: Path, replay: ReplayFile) -> list[DatabaseLedger]:
     """The databases of a run folder, each with the ledgers of the users that wrote to it."""
     ledger_dir = run_dir / "ledger"
     by_database: dict[int, list[Path]] = defaultdict(list)
-    for user in replay_doc["users"]:
-        path = ledger_path(ledger_dir, int(user["user_id"]))
+    for user in replay.users:
+        path = ledger_path(ledger_dir, user.user_id)
         if path.exists():
-            by_database[int(user["database_idx"])].append(path)
+            by_database[user.database_idx].append(path)
     databases = []
-    for index in range(int(replay_doc["config"]["databases"])):
+    for index in range(int(replay.config["databases"])):
         home = run_dir / f"db-{index}"
         seed = seed_ledger_path(ledger_dir, index)
         ledgers = ([seed] if seed.exists() else []) + by_database[index]
@@ -462,12 +463,12 @@ def run_databases(run_dir: Path, replay_doc: Mapping[str, Any]) -> list[Database
     return databases
 
 
-def plan_regenerator(replay_doc: Mapping[str, Any]) -> Regenerate:
+def plan_regenerator(replay: ReplayFile) -> Regenerate:
     """Rebuilds any user's op from the run's seed, profiles and limits, in O(1) per op."""
-    limits = PlanLimits.from_config(replay_doc["config"])
-    profiles = {name: profile_from_dict(p) for name, p in replay_doc["profiles"].items()}
-    classes = {int(u["user_id"]): u["class"] for u in replay_doc["users"]}
-    seed = int(replay_doc["global_seed"])
+    limits = PlanLimits.from_config(replay.config)
+    profiles = {name: profile_from_dict(p) for name, p in replay.profiles.items()}
+    classes = {user.user_id: user.class_ for user in replay.users}
+    seed = replay.global_seed
 
     def regenerate(path: Path, op_index: int, draws_at: int) -> list[tuple[str, dict[str, Any]]]:
         user_id = int(path.stem.removeprefix("user-"))
@@ -479,11 +480,14 @@ def plan_regenerator(replay_doc: Mapping[str, Any]) -> Regenerate:
     return regenerate
 
 
-def verify_run(run_dir: Path, replay_doc: Mapping[str, Any] | None = None) -> Verification:
-    """Verify a finished run folder (its ``replay.json`` says who wrote where)."""
-    if replay_doc is None:
-        replay_doc = orjson.loads((run_dir / "replay.json").read_bytes())
-    return verify_databases(run_databases(run_dir, replay_doc), plan_regenerator(replay_doc))
+def verify_run(run_dir: Path, replay: ReplayFile | None = None) -> Verification:
+    """Verify a run folder: its ``replay.json`` (read when not given) says who wrote where.
+
+    :class:`~stress.errors.ReplayFormatError` if that file is missing or damaged.
+    """
+    if replay is None:
+        replay = read_replay_file(run_dir / "replay.json")
+    return verify_databases(run_databases(run_dir, replay), plan_regenerator(replay))
 
 
 def format_verification(result: Verification) -> str:

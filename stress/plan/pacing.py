@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Final
 
 from stress.config import Settings
 from stress.plan.draws import Draws, arrival_seed_sequence
+from stress.summary import OpenLoopSection, RunStats
 
 __all__ = [
     "LATE_AFTER_S",
@@ -40,9 +41,9 @@ __all__ = [
 LATE_AFTER_S = 0.001
 
 #: Counter names in ``results["counters"]``.
-LATE_OPS = "late_ops"
-SKIPPED_OPS = "skipped_ops"
-OVER_LIMIT_OPS = "over_limit_ops"
+LATE_OPS: Final = "late_ops"
+SKIPPED_OPS: Final = "skipped_ops"
+OVER_LIMIT_OPS: Final = "over_limit_ops"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ArrivalSchedule:
         return self._last_s
 
 
-def open_loop_section(settings: Settings, results: Mapping[str, Any]) -> dict[str, Any] | None:
+def open_loop_section(settings: Settings, results: RunStats) -> OpenLoopSection | None:
     """The summary's ``open_loop`` section (None in closed loop), from the run's ``results``."""
     if settings.target_ops_per_sec is None:
         return None
