@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
@@ -30,10 +30,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from stress.errors import ConfigError
 from stress.faults import FAULTS_GRAMMAR, parse_duration, parse_faults
+from stress.metadb import (
+    CONNECTION_MODES,
+    ENGINES,
+    ID_STRATEGIES,
+    ConnectionMode,
+    EngineName,
+    IdStrategy,
+)
 
 __all__ = [
     "DEFAULT_PROFILE_DIR",
     "ENV_PREFIX",
+    "OnCrash",
     "Settings",
     "add_arguments",
     "env_name",
@@ -43,6 +52,9 @@ __all__ = [
     "settings_from_dict",
     "settings_table_markdown",
 ]
+
+#: What a worker process's death does to the run (STRESS_ON_CRASH).
+OnCrash = Literal["stop", "restart"]
 
 #: Prefix of every variable the simulator reads.
 ENV_PREFIX = "STRESS_"
@@ -84,6 +96,10 @@ def _rule(fix: str, shown_default: str | None = None) -> JsonDict:
     if shown_default is not None:
         rule["shown_default"] = shown_default
     return rule
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return f"must be one of: {', '.join(names)}"
 
 
 def _users_rule(name: str, default: int) -> JsonDict:
@@ -210,14 +226,14 @@ class Settings(BaseSettings):
         description="Time between two resource samples of the monitor, in ms.",
         json_schema_extra=_rule("must be a number of milliseconds, at least 10 (e.g. 250)"),
     )
-    on_crash: Literal["stop", "restart"] = Field(
+    on_crash: OnCrash = Field(
         "stop",
         description=(
             "What happens when a worker process dies (name): `stop` = the run ends with "
             "`CrashDetected`; `restart` = the worker starts again and its users resume their "
             "streams at their next op."
         ),
-        json_schema_extra=_rule("must be one of: stop, restart"),
+        json_schema_extra=_rule(_one_of(get_args(OnCrash))),
     )
     faults: str | None = Field(
         None,
@@ -314,23 +330,23 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_rule("must be a whole number of processes, 0 or more (e.g. 4)"),
     )
-    engine: Literal["sqlite", "turso"] = Field(
+    engine: EngineName = Field(
         "sqlite",
         description="Database engine (name): `sqlite` (stdlib sqlite3) or `turso` (pyturso).",
-        json_schema_extra=_rule("must be one of: sqlite, turso"),
+        json_schema_extra=_rule(_one_of(ENGINES)),
     )
-    connection: Literal["per-op", "long-lived"] = Field(
+    connection: ConnectionMode = Field(
         "per-op",
         description="Connection shape: `per-op` (a fresh one per operation) or `long-lived`.",
-        json_schema_extra=_rule("must be one of: per-op, long-lived"),
+        json_schema_extra=_rule(_one_of(CONNECTION_MODES)),
     )
-    id_allocation: Literal["row", "block", "rowid"] = Field(
+    id_allocation: IdStrategy = Field(
         "row",
         description=(
             "How row ids are reserved (name): `row` = one `ids` update per row (the original), "
             "`block` = leased blocks of ids, `rowid` = SQLite assigns them."
         ),
-        json_schema_extra=_rule("must be one of: row, block, rowid"),
+        json_schema_extra=_rule(_one_of(ID_STRATEGIES)),
     )
     busy_timeout_ms: int = Field(
         10000,
