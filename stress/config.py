@@ -23,13 +23,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    InstanceOf,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stress.errors import ConfigError
-from stress.faults import FAULTS_GRAMMAR, parse_duration, parse_faults
+from stress.faults import FAULTS_GRAMMAR, Faults, parse_duration
 from stress.metadb import (
     CONNECTION_MODES,
     ENGINES,
@@ -96,6 +105,19 @@ def _rule(fix: str, shown_default: str | None = None) -> JsonDict:
     if shown_default is not None:
         rule["shown_default"] = shown_default
     return rule
+
+
+def _fault_text(faults: Faults) -> str:
+    return faults.text
+
+
+# Parsed once, by Settings._parse_faults; written back as the text it was given, so summary.json
+# and replay.json record STRESS_FAULTS exactly as before.
+_FaultsField = Annotated[
+    InstanceOf[Faults],
+    PlainSerializer(_fault_text, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 def _one_of(names: tuple[str, ...]) -> str:
@@ -235,7 +257,7 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_rule(_one_of(get_args(OnCrash))),
     )
-    faults: str | None = Field(
+    faults: _FaultsField | None = Field(
         None,
         description=(
             "Faults to inject (spec): comma-separated `kill=every:DURATION` (SIGKILL a worker "
@@ -407,16 +429,19 @@ class Settings(BaseSettings):
         except ValueError:
             raise _invalid(_DURATION_FIX) from None
 
-    @field_validator("faults")
+    @field_validator("faults", mode="before")
     @classmethod
-    def _check_faults(cls, value: str | None) -> str | None:
-        # Only the text here; fault_plan() checks it against the other settings at run time.
-        if value is not None:
-            try:
-                parse_faults(value)
-            except ConfigError as error:
-                raise _invalid(error.fix) from None
-        return value
+    def _parse_faults(cls, value: Any) -> Any:
+        # The one parse of the spec: every consumer reads settings.faults.specs. Only the text
+        # is checked here; fault_plan() checks it against the other settings at run time.
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        try:
+            return Faults.parse(value)
+        except ConfigError as error:
+            raise _invalid(error.fix) from None
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
@@ -447,6 +472,19 @@ class Settings(BaseSettings):
         if field not in type(self).model_fields:
             raise KeyError(field)
         return self._sources.get(field, "default")
+
+    def name_of(self, field: str) -> str:
+        """The variable or flag a message about ``field`` names: the one that set it, else
+        ``STRESS_X`` (the value is the default, or the settings were built in code)."""
+        if field not in type(self).model_fields:
+            raise KeyError(field)
+        return _name(field, self._sources)
+
+    def users_name(self) -> str:
+        """What set the user counts, for a message about them: STRESS_USERS (or its flag), or
+        the three per-class counts' variables or flags, as ``A + B + C``."""
+        fields = ("users",) if self.users is not None else _CLASS_FIELDS
+        return " + ".join(self.name_of(field) for field in fields)
 
 
 def env_name(field: str) -> str:
@@ -582,6 +620,8 @@ def _order_error(
 
 
 def _name(field: str, names: Mapping[str, str]) -> str:
+    # The one answer to "which variable or flag set this": Settings.name_of and every error
+    # raised while validating come here. A value nobody set is named by its variable.
     return names.get(field, env_name(field))
 
 

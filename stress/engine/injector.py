@@ -38,7 +38,7 @@ import numpy as np
 
 from stress.artifacts import ReplayFault
 from stress.engine.worker import WorkerSpec
-from stress.faults import FaultSpec, KillFault
+from stress.faults import KILL, LOCK, FaultKind, Faults, FaultSpec, KillFault
 from stress.plan.draws import fault_seed_sequence
 
 __all__ = [
@@ -51,9 +51,6 @@ __all__ = [
     "LockHolder",
     "injector_for_run",
 ]
-
-KILL = "kill"
-LOCK = "lock"
 
 _HOLDER_SCRIPT = Path(__file__).resolve().with_name("lockholder.py")
 
@@ -122,7 +119,7 @@ class FaultLayout:
 class Injection:
     """One strike: a kill of worker ``target`` or a lock of database ``target``."""
 
-    kind: str
+    kind: FaultKind
     target: int
     hold_s: float | None = None
 
@@ -469,17 +466,16 @@ class LockHolder:
 
 
 def injector_for_run(
-    spec: str | None,
-    faults: Sequence[FaultSpec],
+    faults: Faults | None,
     global_seed: int,
     workers: Sequence[WorkerSpec],
     recorded: Sequence[ReplayFault] | None,
 ) -> FaultInjector:
-    """The run's injector: a replay's ``recorded`` faults, or else the spec's schedule.
-
-    ``spec`` is the STRESS_FAULTS text (for the summary) and ``faults`` its parsed form.
-    """
+    """The run's injector: a replay's ``recorded`` faults, or else the schedule of ``faults``
+    (the run's parsed STRESS_FAULTS, checked by :func:`stress.engine.faultplan.fault_plan`)."""
     layout = FaultLayout.of(workers)
+    spec = faults.text if faults is not None else None
     if recorded is not None:
         return FaultInjector.replaying(recorded, layout, spec=spec)
-    return FaultInjector.scheduled(faults, global_seed, layout, spec=spec)
+    specs = faults.specs if faults is not None else ()
+    return FaultInjector.scheduled(specs, global_seed, layout, spec=spec)
