@@ -15,7 +15,6 @@ An empty value for an optional setting (``STRESS_SEED=``) means "unset", as in m
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
@@ -53,11 +52,10 @@ __all__ = [
     "ENV_PREFIX",
     "OnCrash",
     "Settings",
-    "add_arguments",
     "env_name",
+    "flag_help",
     "flag_name",
     "load_settings",
-    "overrides_from_namespace",
     "settings_from_dict",
     "settings_table_markdown",
 ]
@@ -521,7 +519,8 @@ def load_settings(
     """Build the settings from ``STRESS_*`` variables, then flags (``overrides``) on top.
 
     ``environ`` defaults to ``os.environ``, read at call time. ``overrides`` are command-line
-    values keyed by field name, as :func:`overrides_from_namespace` returns them.
+    values keyed by field name, as :func:`stress.cli.settings_flags.overrides_from_namespace`
+    returns them.
     Raises :class:`ConfigError` for an invalid value, an unknown variable, or STRESS_USERS set
     together with a per-class count.
     """
@@ -655,25 +654,10 @@ def _shown_default(field: str) -> str:
     return shown or f"`{_format_value(Settings.model_fields[field].default)}`"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one ``--flag`` per setting; values stay strings so the model validates them."""
-    for field, info in Settings.model_fields.items():
-        text = (
-            f"{info.description} Default: {_shown_default(field).strip('`')}. [{env_name(field)}]"
-        )
-        parser.add_argument(
-            flag_name(field),
-            dest=field,
-            default=argparse.SUPPRESS,
-            # argparse %-formats help strings.
-            help=text.replace("%", "%%"),
-        )
-
-
-def overrides_from_namespace(namespace: argparse.Namespace) -> dict[str, str]:
-    """The settings flags present in ``namespace`` (absent ones were suppressed), as strings."""
-    values = vars(namespace)
-    return {field: str(values[field]) for field in Settings.model_fields if field in values}
+def flag_help(field: str) -> str:
+    """The help of ``field``'s flag: its description, default and variable."""
+    info = Settings.model_fields[field]
+    return f"{info.description} Default: {_shown_default(field).strip('`')}. [{env_name(field)}]"
 
 
 def settings_table_markdown() -> str:
