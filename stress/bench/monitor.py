@@ -17,9 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stress.config import settings_from_dict
-from stress.engine.runner import run_simulation
 
-__all__ = ["MonitorBench", "format_monitor", "measure_monitor"]
+__all__ = ["MonitorBench", "MonitorPlan", "format_monitor", "measure_monitor"]
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    """What one ``stress bench monitor`` runs."""
+
+    #: Worker processes, one user each.
+    processes: int = 16
+    #: Length of the run, s.
+    duration_s: float = 10.0
+    #: The monitor's sampling interval, ms.
+    interval_ms: float = 250.0
+    seed: int = 1
 
 
 @dataclass(frozen=True)
@@ -36,10 +48,12 @@ class MonitorBench:
     max_sample_ms: float
 
 
-def measure_monitor(
-    processes: int = 16, duration_s: float = 10.0, interval_ms: float = 250.0, seed: int = 1
-) -> MonitorBench:
-    """Run ``processes`` workers for ``duration_s`` and read the monitor's own figures."""
+def measure_monitor(plan: MonitorPlan) -> MonitorBench:
+    """Run the plan's workers for its duration and read the monitor's own figures."""
+    # Here, not at the top: the CLI imports this module for the plan's defaults.
+    from stress.engine.runner import run_simulation
+
+    processes, duration_s, interval_ms = plan.processes, plan.duration_s, plan.interval_ms
     with tempfile.TemporaryDirectory(prefix="stress-monitor-") as tmp:
         settings = settings_from_dict(
             {
@@ -47,7 +61,7 @@ def measure_monitor(
                 "processes": processes,
                 "databases": 3,
                 "duration": duration_s,
-                "seed": seed,
+                "seed": plan.seed,
                 "batch_max": 1000,
                 "monitor_interval_ms": interval_ms,
                 # The bench measures sampling; limits that pause the run would only add noise.

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stress.config import settings_from_dict
-from stress.engine.runner import run_simulation
 from stress.metadb import ConnectionMode, IdStrategy, MetaDb, StoreOptions
 from stress.plan.draws import Draws, user_seed_sequence
 from stress.plan.payloads import row_factory
@@ -92,6 +91,9 @@ def _direct(folder: Path, plan: OverheadPlan) -> float:
 
 
 def _simulated(folder: Path, plan: OverheadPlan, round_idx: int) -> float:
+    # Here, not at the top: the CLI imports this module for the plan's defaults.
+    from stress.engine.runner import run_simulation
+
     profiles = folder / "profiles"
     profiles.mkdir(exist_ok=True)
     (profiles / "bench.toml").write_text(_PROFILE)

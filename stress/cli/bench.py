@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
 import orjson
 
+from stress.bench.monitor import MonitorPlan
+from stress.bench.overhead import OverheadPlan
 from stress.bench.writers import TABLES, BenchPlan
 from stress.cli.flags import choices_flag, counts_flag, number_flag, whole_flag
 from stress.errors import ConfigError
@@ -33,7 +36,10 @@ __all__ = [
     "run_writers_command",
 ]
 
+# The defaults the flags show are the plans' own.
 _DEFAULT = BenchPlan()
+_OVERHEAD = OverheadPlan()
+_MONITOR = MonitorPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -148,26 +154,28 @@ def _to_stderr(line: str) -> None:
 
 
 def add_overhead_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ops", default="20000", help="single inserts per measurement")
-    parser.add_argument("--rounds", default="3", help="alternating a/b rounds (median kept)")
+    parser.add_argument("--ops", default=str(_OVERHEAD.ops), help="single inserts per measurement")
+    parser.add_argument(
+        "--rounds", default=str(_OVERHEAD.rounds), help="alternating a/b rounds (median kept)"
+    )
     parser.add_argument(
         "--memory-ops",
-        default="0",
+        default=str(_OVERHEAD.memory_ops),
         help="also run this many ops and report peak RSS (e.g. 1000000)",
     )
     parser.add_argument(
         "--connection",
         choices=CONNECTION_MODES,
-        default="long-lived",
+        default=_OVERHEAD.connection,
         help="store connection mode of both loops (default: long-lived, the fastest, where "
         "the simulator's own cost shows most)",
     )
-    parser.add_argument("--ids", choices=ID_STRATEGIES, default="block")
+    parser.add_argument("--ids", choices=ID_STRATEGIES, default=_OVERHEAD.ids)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.bench.overhead import OverheadPlan, format_overhead, measure_plan
+    from stress.bench.overhead import format_overhead, measure_plan
 
     plan = OverheadPlan(
         ops=whole_flag("--ops", args.ops, 100),
@@ -188,21 +196,22 @@ def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", default="16", help="worker processes (one user each)")
-    parser.add_argument("--duration", default="10", help="seconds to run")
-    parser.add_argument("--interval-ms", default="250", help="sampling interval in ms")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add = parser.add_argument
+    add("--processes", default=str(_MONITOR.processes), help="worker processes (one user each)")
+    add("--duration", default=f"{_MONITOR.duration_s:g}", help="seconds to run")
+    add("--interval-ms", default=f"{_MONITOR.interval_ms:g}", help="sampling interval in ms")
+    add("--json", action="store_true", help="print one JSON object")
 
 
 def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
-    from dataclasses import asdict
-
     from stress.bench.monitor import format_monitor, measure_monitor
 
-    processes = whole_flag("--processes", args.processes, 1)
-    duration = number_flag("--duration", args.duration, 1)
-    interval = number_flag("--interval-ms", args.interval_ms, 10)
-    result = measure_monitor(processes, duration, interval)
+    plan = MonitorPlan(
+        processes=whole_flag("--processes", args.processes, 1),
+        duration_s=number_flag("--duration", args.duration, 1),
+        interval_ms=number_flag("--interval-ms", args.interval_ms, 10),
+    )
+    result = measure_monitor(plan)
     if args.json:
         print(orjson.dumps(asdict(result)).decode(), file=out)
     else:
