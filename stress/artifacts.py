@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stress.errors import ReplayFormatError
+from stress.faults import KILL, LOCK, FaultKind
 
 __all__ = [
     "REPLAY_FORMAT_VERSION",
-    "FaultKind",
     "ReplayFault",
     "ReplayFile",
     "ReplayUser",
@@ -36,8 +36,6 @@ __all__ = [
 ]
 
 REPLAY_FORMAT_VERSION = 1
-#: The faults a run can inject (``STRESS_FAULTS``), as replay.json and summary.json name them.
-FaultKind = Literal["kill", "lock"]
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
@@ -102,9 +100,9 @@ class ReplayFault(BaseModel):
 
     @model_validator(mode="after")
     def _has_target(self) -> ReplayFault:
-        if self.kind == "kill" and self.worker_idx is None:
+        if self.kind == KILL and self.worker_idx is None:
             raise ValueError("a kill names its worker_idx")
-        if self.kind == "lock" and (self.database_idx is None or self.hold_s is None):
+        if self.kind == LOCK and (self.database_idx is None or self.hold_s is None):
             raise ValueError("a lock names its database_idx and hold_s")
         return self
 

@@ -15,34 +15,53 @@ An empty value for an optional setting (``STRESS_SEED=``) means "unset", as in m
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    InstanceOf,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stress.errors import ConfigError
-from stress.faults import FAULTS_GRAMMAR, parse_duration, parse_faults
+from stress.faults import FAULTS_GRAMMAR, Faults, parse_duration
+from stress.metadb import (
+    CONNECTION_MODES,
+    ENGINES,
+    ID_STRATEGIES,
+    ConnectionMode,
+    EngineName,
+    IdStrategy,
+)
 
 __all__ = [
     "DEFAULT_PROFILE_DIR",
     "ENV_PREFIX",
+    "OnCrash",
     "Settings",
-    "add_arguments",
     "env_name",
+    "flag_help",
     "flag_name",
     "load_settings",
-    "overrides_from_namespace",
     "settings_from_dict",
     "settings_table_markdown",
 ]
+
+#: What a worker process's death does to the run (STRESS_ON_CRASH).
+OnCrash = Literal["stop", "restart"]
 
 #: Prefix of every variable the simulator reads.
 ENV_PREFIX = "STRESS_"
@@ -84,6 +103,23 @@ def _rule(fix: str, shown_default: str | None = None) -> JsonDict:
     if shown_default is not None:
         rule["shown_default"] = shown_default
     return rule
+
+
+def _fault_text(faults: Faults) -> str:
+    return faults.text
+
+
+# Parsed once, by Settings._parse_faults; written back as the text it was given, so summary.json
+# and replay.json record STRESS_FAULTS exactly as before.
+_FaultsField = Annotated[
+    InstanceOf[Faults],
+    PlainSerializer(_fault_text, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return f"must be one of: {', '.join(names)}"
 
 
 def _users_rule(name: str, default: int) -> JsonDict:
@@ -210,16 +246,16 @@ class Settings(BaseSettings):
         description="Time between two resource samples of the monitor, in ms.",
         json_schema_extra=_rule("must be a number of milliseconds, at least 10 (e.g. 250)"),
     )
-    on_crash: Literal["stop", "restart"] = Field(
+    on_crash: OnCrash = Field(
         "stop",
         description=(
             "What happens when a worker process dies (name): `stop` = the run ends with "
             "`CrashDetected`; `restart` = the worker starts again and its users resume their "
             "streams at their next op."
         ),
-        json_schema_extra=_rule("must be one of: stop, restart"),
+        json_schema_extra=_rule(_one_of(get_args(OnCrash))),
     )
-    faults: str | None = Field(
+    faults: _FaultsField | None = Field(
         None,
         description=(
             "Faults to inject (spec): comma-separated `kill=every:DURATION` (SIGKILL a worker "
@@ -314,23 +350,23 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_rule("must be a whole number of processes, 0 or more (e.g. 4)"),
     )
-    engine: Literal["sqlite", "turso"] = Field(
+    engine: EngineName = Field(
         "sqlite",
         description="Database engine (name): `sqlite` (stdlib sqlite3) or `turso` (pyturso).",
-        json_schema_extra=_rule("must be one of: sqlite, turso"),
+        json_schema_extra=_rule(_one_of(ENGINES)),
     )
-    connection: Literal["per-op", "long-lived"] = Field(
+    connection: ConnectionMode = Field(
         "per-op",
         description="Connection shape: `per-op` (a fresh one per operation) or `long-lived`.",
-        json_schema_extra=_rule("must be one of: per-op, long-lived"),
+        json_schema_extra=_rule(_one_of(CONNECTION_MODES)),
     )
-    id_allocation: Literal["row", "block", "rowid"] = Field(
+    id_allocation: IdStrategy = Field(
         "row",
         description=(
             "How row ids are reserved (name): `row` = one `ids` update per row (the original), "
             "`block` = leased blocks of ids, `rowid` = SQLite assigns them."
         ),
-        json_schema_extra=_rule("must be one of: row, block, rowid"),
+        json_schema_extra=_rule(_one_of(ID_STRATEGIES)),
     )
     busy_timeout_ms: int = Field(
         10000,
@@ -391,16 +427,19 @@ class Settings(BaseSettings):
         except ValueError:
             raise _invalid(_DURATION_FIX) from None
 
-    @field_validator("faults")
+    @field_validator("faults", mode="before")
     @classmethod
-    def _check_faults(cls, value: str | None) -> str | None:
-        # Only the text here; fault_plan() checks it against the other settings at run time.
-        if value is not None:
-            try:
-                parse_faults(value)
-            except ConfigError as error:
-                raise _invalid(error.fix) from None
-        return value
+    def _parse_faults(cls, value: Any) -> Any:
+        # The one parse of the spec: every consumer reads settings.faults.specs. Only the text
+        # is checked here; fault_plan() checks it against the other settings at run time.
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        try:
+            return Faults.parse(value)
+        except ConfigError as error:
+            raise _invalid(error.fix) from None
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
@@ -431,6 +470,19 @@ class Settings(BaseSettings):
         if field not in type(self).model_fields:
             raise KeyError(field)
         return self._sources.get(field, "default")
+
+    def name_of(self, field: str) -> str:
+        """The variable or flag a message about ``field`` names: the one that set it, else
+        ``STRESS_X`` (the value is the default, or the settings were built in code)."""
+        if field not in type(self).model_fields:
+            raise KeyError(field)
+        return _name(field, self._sources)
+
+    def users_name(self) -> str:
+        """What set the user counts, for a message about them: STRESS_USERS (or its flag), or
+        the three per-class counts' variables or flags, as ``A + B + C``."""
+        fields = ("users",) if self.users is not None else _CLASS_FIELDS
+        return " + ".join(self.name_of(field) for field in fields)
 
 
 def env_name(field: str) -> str:
@@ -467,7 +519,8 @@ def load_settings(
     """Build the settings from ``STRESS_*`` variables, then flags (``overrides``) on top.
 
     ``environ`` defaults to ``os.environ``, read at call time. ``overrides`` are command-line
-    values keyed by field name, as :func:`overrides_from_namespace` returns them.
+    values keyed by field name, as :func:`stress.cli.settings_flags.overrides_from_namespace`
+    returns them.
     Raises :class:`ConfigError` for an invalid value, an unknown variable, or STRESS_USERS set
     together with a per-class count.
     """
@@ -566,6 +619,8 @@ def _order_error(
 
 
 def _name(field: str, names: Mapping[str, str]) -> str:
+    # The one answer to "which variable or flag set this": Settings.name_of and every error
+    # raised while validating come here. A value nobody set is named by its variable.
     return names.get(field, env_name(field))
 
 
@@ -599,25 +654,10 @@ def _shown_default(field: str) -> str:
     return shown or f"`{_format_value(Settings.model_fields[field].default)}`"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one ``--flag`` per setting; values stay strings so the model validates them."""
-    for field, info in Settings.model_fields.items():
-        text = (
-            f"{info.description} Default: {_shown_default(field).strip('`')}. [{env_name(field)}]"
-        )
-        parser.add_argument(
-            flag_name(field),
-            dest=field,
-            default=argparse.SUPPRESS,
-            # argparse %-formats help strings.
-            help=text.replace("%", "%%"),
-        )
-
-
-def overrides_from_namespace(namespace: argparse.Namespace) -> dict[str, str]:
-    """The settings flags present in ``namespace`` (absent ones were suppressed), as strings."""
-    values = vars(namespace)
-    return {field: str(values[field]) for field in Settings.model_fields if field in values}
+def flag_help(field: str) -> str:
+    """The help of ``field``'s flag: its description, default and variable."""
+    info = Settings.model_fields[field]
+    return f"{info.description} Default: {_shown_default(field).strip('`')}. [{env_name(field)}]"
 
 
 def settings_table_markdown() -> str:

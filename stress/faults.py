@@ -10,29 +10,41 @@ For example ``kill=every:20s,lock=every:30s:hold:12s`` kills a worker every 20 s
 30 s write-locks a database for 12 s. A lock picks its database from the fault's own stream
 unless ``db:N`` pins it. The first injection of each fault comes one period into the run.
 
-Parsing checks the text alone (it runs inside the settings model);
-:func:`stress.engine.faultplan.fault_plan` then checks the spec against the rest of the
-settings (a kill needs worker processes, a lock must outlast the busy timeout). Both raise
-:class:`ConfigError` naming the variable or flag, the value and this grammar. Injection
-itself is :mod:`stress.engine.injector`.
+The settings model parses the text once, when it is built, into a :class:`Faults` (the text
+as given, which summary.json and replay.json record, and its parsed faults) that every
+consumer reads; :func:`stress.engine.faultplan.fault_plan` then checks the faults against the
+rest of the settings (a kill needs worker processes, a lock must outlast the busy timeout).
+Both raise :class:`ConfigError` naming the variable or flag, the value and this grammar.
+Injection itself is :mod:`stress.engine.injector`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 from stress.errors import ConfigError
 
 __all__ = [
     "FAULTS_GRAMMAR",
+    "FAULT_KINDS",
+    "KILL",
+    "LOCK",
+    "FaultKind",
     "FaultSpec",
+    "Faults",
     "KillFault",
     "LockFault",
     "parse_duration",
     "parse_faults",
 ]
+
+#: The kinds of fault, spelled here once: the grammar, the injector and replay.json use them.
+FaultKind = Literal["kill", "lock"]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+KILL: FaultKind = "kill"
+LOCK: FaultKind = "lock"
 
 FAULTS_GRAMMAR = (
     "must be comma-separated faults, each kill=every:DURATION or "
@@ -42,14 +54,18 @@ FAULTS_GRAMMAR = (
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_KEYS = {"kill": (("every",), ()), "lock": (("every", "hold"), ("db",))}
+#: Per kind: the keys it needs, and the keys it may have.
+_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    KILL: (("every",), ()),
+    LOCK: (("every", "hold"), ("db",)),
+}
 
 
 @dataclass(frozen=True)
 class KillFault:
     """SIGKILL a worker process, picked from the fault's stream, every ``every_s`` seconds."""
 
-    kind: ClassVar[str] = "kill"
+    kind: ClassVar[FaultKind] = KILL
     every_s: float
 
 
@@ -57,7 +73,7 @@ class KillFault:
 class LockFault:
     """Hold ``BEGIN IMMEDIATE`` on a database for ``hold_s`` seconds, every ``every_s``."""
 
-    kind: ClassVar[str] = "lock"
+    kind: ClassVar[FaultKind] = LOCK
     every_s: float
     hold_s: float
     #: The database locked every time; None = picked from the fault's stream each time.
@@ -65,6 +81,23 @@ class LockFault:
 
 
 FaultSpec = KillFault | LockFault
+
+
+@dataclass(frozen=True)
+class Faults:
+    """A fault spec, parsed once: the text as given and the faults it asks for, in order.
+
+    The text is what summary.json and replay.json record (the settings model serialises this
+    as ``text``), so a replay re-parses exactly what the run was given.
+    """
+
+    text: str
+    specs: tuple[FaultSpec, ...]
+
+    @classmethod
+    def parse(cls, text: str, name: str = "STRESS_FAULTS") -> Faults:
+        """``text`` parsed; raises :class:`ConfigError` labelled ``name``, as parse_faults."""
+        return cls(text, parse_faults(text, name))
 
 
 class _Bad(Exception):
@@ -96,7 +129,7 @@ def _parse_fault(part: str) -> FaultSpec:
     kind, sep, rest = part.partition("=")
     kind = kind.strip()
     if not sep or kind not in _KEYS:
-        raise _Bad(f"{part!r} is not kill=... or lock=...")
+        raise _Bad(f"{part!r} is not {' or '.join(f'{known}=...' for known in _KEYS)}")
     fields = _pairs(part, rest)
     required, optional = _KEYS[kind]
     unknown = sorted(set(fields) - set(required) - set(optional))
@@ -106,7 +139,7 @@ def _parse_fault(part: str) -> FaultSpec:
     if absent:
         raise _Bad(f"{part!r}: {kind} needs {absent[0]}:DURATION")
     every = _positive_duration(part, fields["every"])
-    if kind == "kill":
+    if kind == KILL:
         return KillFault(every)
     database = _database(part, fields["db"]) if "db" in fields else None
     return LockFault(every, _positive_duration(part, fields["hold"]), database)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, with_config
 from typing_extensions import TypedDict
 
-from stress.artifacts import FaultKind
+from stress.faults import FaultKind
 from stress.outcomes import StopReason
 
 __all__ = [

@@ -14,8 +14,6 @@ from collections import defaultdict
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "stress"
 _FACES = {"stress", "__main__"}
 
@@ -79,7 +77,6 @@ def test_the_graph_sees_real_imports() -> None:
     assert "engine" in graph["cli"]
 
 
-@pytest.mark.xfail(strict=True, reason="the benches' argparse moves to stress/cli/ next (issue 14)")
 def test_argparse_lives_in_the_cli_only() -> None:
     users = sorted(
         str(path.relative_to(PACKAGE.parent))

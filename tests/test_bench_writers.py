@@ -8,6 +8,7 @@ import os
 from multiprocessing.queues import Queue
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
@@ -16,14 +17,14 @@ from stress.bench.writers import (
     JSON_KEYS,
     WritersRow,
     account,
-    add_writers_arguments,
     format_markdown,
-    plan_from_args,
-    run_writers_command,
     sqlite_failures,
     target_summaries,
 )
+from stress.cli.bench import add_writers_arguments, plan_from_args, run_writers_command
+from stress.cli.main import main
 from stress.errors import ConfigError
+from stress.metadb.records import validate_record
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -141,7 +142,7 @@ def test_bad_flag_is_a_config_error_naming_flag_value_and_choices(flag: str, val
 def test_main_prints_one_line_and_exits_2_on_a_bad_flag(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert writers.main(["--ids", "bogus"]) == 2
+    assert main(["bench", "writers", "--ids", "bogus"]) == 2
 
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -255,3 +256,14 @@ def test_only_sqlite_rows_with_loss_or_failure_fail_the_bench() -> None:
 
     assert line.startswith("FAILED sqlite per-op row 32 writers: lost 3, failed 0; reproduce: ")
     assert "--writers 32 --engine sqlite --connection per-op --ids row" in line
+    assert "; reproduce: stress bench writers --writers 32 " in line
+
+
+@pytest.mark.parametrize("table", writers.TABLES)
+def test_writers_write_the_simulators_own_rows_which_the_store_accepts(table: str) -> None:
+    seed = np.random.SeedSequence(7)
+    rows = writers._make_rows(table, 50, seed)
+    assert rows == writers._make_rows(table, 50, np.random.SeedSequence(7))
+    assert len({orjson.dumps(row) for row in rows}) == 50
+    for row in rows:
+        validate_record(table, row)

@@ -12,14 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stress.cli.settings_flags import add_arguments, overrides_from_namespace
 from stress.config import (
     DEFAULT_PROFILE_DIR,
     Settings,
-    add_arguments,
     env_name,
     flag_name,
     load_settings,
-    overrides_from_namespace,
     settings_from_dict,
     settings_table_markdown,
 )

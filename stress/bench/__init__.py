@@ -1,12 +1,14 @@
-"""Benchmarks that measure the store itself, one module per benchmark.
+"""Benchmarks that measure the store and the simulator, one module per benchmark.
 
 - :mod:`stress.bench.writers`: concurrent single-row writers, one process each, for every
-  combination of engine, connection mode and id strategy (``stress bench writers``).
+  combination of engine, connection mode and id strategy (``stress bench writers``);
+- :mod:`stress.bench.overhead`: the simulator's cost over a plain store loop, and its peak
+  memory (``stress bench overhead``);
+- :mod:`stress.bench.monitor`: the resource monitor's own cost (``stress bench monitor``).
 
-Nothing is imported here on purpose: ``python -m stress.bench.writers`` runs a module of this
-package, and a package that imported it first would make ``runpy`` warn that the module was
-already in ``sys.modules`` (and pytest turns warnings into errors). Import the module instead:
-``from stress.bench.writers import add_writers_arguments, run_writers_command``.
+Each takes a plan or plain values and returns figures; the commands and their flags are
+:mod:`stress.cli.bench`'s. Nothing is imported here, so importing one bench never loads the
+others (overhead and monitor pull in the whole engine).
 """
 
 __all__: list[str] = []

@@ -5,24 +5,33 @@ sampling interval; the monitor times its own thread: CPU seconds (``time.thread_
 wall second, and the wall time of one sample (reading every process, the database files and
 applying the limits). CPU is the honest figure: on a machine busier than it has cores, a
 sample's wall time also counts the time the thread waited to be scheduled.
+
+The command and its flags are :mod:`stress.cli.bench`'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
-import orjson
-
-from stress.bench.flags import number_flag, whole_flag
 from stress.config import settings_from_dict
-from stress.engine.runner import run_simulation
 
-__all__ = ["MonitorBench", "add_monitor_arguments", "measure_monitor", "run_monitor_command"]
+__all__ = ["MonitorBench", "MonitorPlan", "format_monitor", "measure_monitor"]
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    """What one ``stress bench monitor`` runs."""
+
+    #: Worker processes, one user each.
+    processes: int = 16
+    #: Length of the run, s.
+    duration_s: float = 10.0
+    #: The monitor's sampling interval, ms.
+    interval_ms: float = 250.0
+    seed: int = 1
 
 
 @dataclass(frozen=True)
@@ -39,17 +48,12 @@ class MonitorBench:
     max_sample_ms: float
 
 
-def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", default="16", help="worker processes (one user each)")
-    parser.add_argument("--duration", default="10", help="seconds to run")
-    parser.add_argument("--interval-ms", default="250", help="sampling interval in ms")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+def measure_monitor(plan: MonitorPlan) -> MonitorBench:
+    """Run the plan's workers for its duration and read the monitor's own figures."""
+    # Here, not at the top: the CLI imports this module for the plan's defaults.
+    from stress.engine.runner import run_simulation
 
-
-def measure_monitor(
-    processes: int = 16, duration_s: float = 10.0, interval_ms: float = 250.0, seed: int = 1
-) -> MonitorBench:
-    """Run ``processes`` workers for ``duration_s`` and read the monitor's own figures."""
+    processes, duration_s, interval_ms = plan.processes, plan.duration_s, plan.interval_ms
     with tempfile.TemporaryDirectory(prefix="stress-monitor-") as tmp:
         settings = settings_from_dict(
             {
@@ -57,7 +61,7 @@ def measure_monitor(
                 "processes": processes,
                 "databases": 3,
                 "duration": duration_s,
-                "seed": seed,
+                "seed": plan.seed,
                 "batch_max": 1000,
                 "monitor_interval_ms": interval_ms,
                 # The bench measures sampling; limits that pause the run would only add noise.
@@ -81,24 +85,13 @@ def measure_monitor(
     )
 
 
-def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
-    processes = whole_flag("--processes", args.processes, 1)
-    duration = number_flag("--duration", args.duration, 1)
-    interval = number_flag("--interval-ms", args.interval_ms, 10)
-    result = measure_monitor(processes, duration, interval)
-    if args.json:
-        print(orjson.dumps(asdict(result)).decode(), file=out)
-        return 0
-    print(
+def format_monitor(result: MonitorBench) -> str:
+    """The figures as lines: what was sampled, then the thread's CPU and time per sample."""
+    return (
         f"monitor with {result.processes} worker processes, every {result.interval_ms:g} ms, "
         f"for {result.duration_s:g} s ({result.samples} samples, "
-        f"{result.process_labels} process labels)",
-        file=out,
+        f"{result.process_labels} process labels)\n"
+        f"CPU of the monitor thread  {100 * result.cpu_share:8.3f} % of one core\n"
+        f"wall time per sample       {result.mean_sample_ms:8.3f} ms mean\n"
+        f"                           {result.max_sample_ms:8.3f} ms max\n"
     )
-    print(
-        f"CPU of the monitor thread  {100 * result.cpu_share:8.3f} % of one core",
-        file=out,
-    )
-    print(f"wall time per sample       {result.mean_sample_ms:8.3f} ms mean", file=out)
-    print(f"                           {result.max_sample_ms:8.3f} ms max", file=out)
-    return 0

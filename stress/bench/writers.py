@@ -16,39 +16,32 @@ cores); the fork server preloads this module once and forks each writer from tha
 single-threaded process in milliseconds. The stdlib suffices (the writer entry point is a plain
 module-level function), so the dill-based ``multiprocess`` package is not needed.
 
-Exit codes of :func:`run_writers_command`: 0 every sqlite row lost and failed nothing; 1 some
-sqlite row did (listed on stderr). Bad flags raise :class:`~stress.errors.ConfigError` (exit 2).
+Rows are the simulator's own (:mod:`stress.plan.payloads`), drawn from the plan's seed. The
+command, its flags and its exit codes are :mod:`stress.cli.bench`'s; this module takes a
+:class:`BenchPlan`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import queue
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any
 
 import numpy as np
-import orjson
 
-from stress.errors import ConfigError
 from stress.metadb import (
-    CONNECTION_MODES,
-    ENGINES,
-    ID_STRATEGIES,
     ConnectionMode,
     EngineName,
     IdStrategy,
@@ -56,10 +49,11 @@ from stress.metadb import (
     MetaDbError,
     StoreOptions,
     WriteOutcome,
-    engine_version,
     iter_spool_lines,
     spool_files,
 )
+from stress.plan.draws import Draws
+from stress.plan.payloads import row_factory
 
 __all__ = [
     "JSON_KEYS",
@@ -69,13 +63,9 @@ __all__ = [
     "Combination",
     "WritersRow",
     "account",
-    "add_writers_arguments",
     "format_markdown",
-    "main",
-    "plan_from_args",
     "run_combination",
     "run_plan",
-    "run_writers_command",
     "sqlite_failures",
     "target_summaries",
 ]
@@ -101,13 +91,6 @@ JSON_KEYS: tuple[str, ...] = (
 #: The issue's target: long-lived+block must reach this multiple of per-op+row's writes/s.
 TARGET_RATIO = 3.0
 
-#: Shown under ``--help``; keep it on one line with argparse.RawDescriptionHelpFormatter.
-_EXAMPLE = (
-    "example: stress bench writers --writers 1,8,32 --connection per-op,long-lived --ids row,block"
-)
-_DEFAULT_WRITERS = "1,4,8,16,32"
-_DEFAULT_CONNECTIONS = "per-op,long-lived"
-_DEFAULT_IDS = "row,block"
 # Generous: a writer only imports nothing (preloaded) and builds its rows before the barrier.
 _START_TIMEOUT_S = 120.0
 # How often the parent checks that writers it still waits for are alive, s.
@@ -115,7 +98,6 @@ _POLL_S = 0.5
 # Distinct error messages kept per writer; the rest are counted under one key.
 _MAX_ERROR_KEYS = 20
 _MAX_MESSAGE_CHARS = 200
-_Choice = TypeVar("_Choice", bound=str)
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -160,156 +142,6 @@ class BenchPlan:
             for connection in self.connections
             for ids in self.ids
         ]
-
-
-def add_writers_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the flags of ``stress bench writers`` to ``parser`` (values checked later)."""
-    # Flags are read as text and validated by plan_from_args, so every bad value ends the same
-    # way (one ConfigError line, exit 2) rather than in argparse's usage dump.
-    add = parser.add_argument
-    add(
-        "--writers",
-        default=_DEFAULT_WRITERS,
-        help="writer counts, a comma list (default: %(default)s)",
-    )
-    add("--rows-per-writer", default="500", help="rows each writer attempts (default: %(default)s)")
-    add(
-        "--engine",
-        default="sqlite",
-        help=f"engines, a comma list of {', '.join(ENGINES)} (default: %(default)s)",
-    )
-    add(
-        "--connection",
-        default=_DEFAULT_CONNECTIONS,
-        help=f"connection modes, a comma list of {', '.join(CONNECTION_MODES)} "
-        "(default: %(default)s)",
-    )
-    add(
-        "--ids",
-        default=_DEFAULT_IDS,
-        help=f"id strategies, a comma list of {', '.join(ID_STRATEGIES)} (default: %(default)s)",
-    )
-    add(
-        "--table",
-        default="token_usage",
-        help=f"table written, one of {', '.join(TABLES)} (default: %(default)s)",
-    )
-    add("--seed", default="0", help="seed of the rows' contents (default: %(default)s)")
-    add(
-        "--dir",
-        default=None,
-        help="keep each combination's database under this folder (default: a temp folder, removed)",
-    )
-    add("--json", action="store_true", help="print only a JSON list of result objects")
-    if parser.epilog is None:  # the caller's own example wins
-        parser.epilog = _EXAMPLE
-
-
-def plan_from_args(args: argparse.Namespace) -> BenchPlan:
-    """The validated plan; raises :class:`ConfigError` naming the bad flag and the fix."""
-    engines = _parse_choices("--engine", args.engine, ENGINES)
-    for engine in engines:
-        if engine_version(engine) == "not installed":
-            raise ConfigError("--engine", engine, "install pyturso (pip install 'stress[turso]')")
-    table = str(args.table)
-    if table not in TABLES:
-        raise ConfigError("--table", table, f"choose one of {', '.join(TABLES)}")
-    return BenchPlan(
-        writer_counts=_parse_counts("--writers", args.writers),
-        rows_per_writer=_parse_positive("--rows-per-writer", args.rows_per_writer),
-        engines=engines,
-        connections=_parse_choices("--connection", args.connection, CONNECTION_MODES),
-        ids=_parse_choices("--ids", args.ids, ID_STRATEGIES),
-        table=table,
-        seed=_parse_positive("--seed", args.seed, minimum=0),
-        directory=Path(args.dir) if args.dir else None,
-    )
-
-
-def _parse_positive(flag: str, text: object, minimum: int = 1) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ConfigError(flag, text, f"give an integer >= {minimum}")
-    return value
-
-
-def _parse_counts(flag: str, text: object) -> tuple[int, ...]:
-    fix = "give a comma list of integers >= 1, e.g. 1,4,8,16,32"
-    parts = [part.strip() for part in str(text).split(",")]
-    counts: list[int] = []
-    for part in parts:
-        if not part.isdigit() or int(part) < 1:
-            raise ConfigError(flag, text, fix)
-        if int(part) not in counts:
-            counts.append(int(part))
-    return tuple(counts)
-
-
-def _parse_choices(flag: str, text: object, valid: tuple[_Choice, ...]) -> tuple[_Choice, ...]:
-    chosen: list[_Choice] = []
-    for part in (part.strip() for part in str(text).split(",")):
-        match = next((choice for choice in valid if choice == part), None)
-        if match is None:
-            raise ConfigError(flag, text, f"give a comma list of {', '.join(valid)}")
-        if match not in chosen:
-            chosen.append(match)
-    return tuple(chosen)
-
-
-# -- rows ----------------------------------------------------------------------------------
-
-_AGENTS = tuple(f"agent{i}" for i in range(8))
-_MODELS = {"claude": ("claude-opus-4", "claude-sonnet-4"), "codex": ("gpt-5-codex",)}
-_BINS = {"netsky": ("send", "tick", "status"), "git": ("push", "fetch"), "cargo": ("test",)}
-
-
-def _make_rows(table: str, count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """``count`` rows of ``table`` with plausible fields, built before the clock starts."""
-    make = _token_usage_row if table == "token_usage" else _cli_invocation_row
-    return [make(rng) for _ in range(count)]
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
-def _token_usage_row(rng: np.random.Generator) -> dict[str, Any]:
-    runtime = _pick(rng, tuple(_MODELS))
-    # Log-normal token counts: most turns are a few thousand tokens, a few are huge.
-    input_tokens = int(rng.lognormal(8.5, 1.0))
-    output_tokens = int(rng.lognormal(6.5, 1.0))
-    return {
-        "ts_utc": _now_iso(),
-        "session_id": f"sess-{int(rng.integers(1 << 32)):08x}",
-        "agent": _pick(rng, _AGENTS),
-        "runtime": runtime,
-        "model": _pick(rng, _MODELS[runtime]),
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cached_input_tokens": int(input_tokens * rng.uniform(0.0, 0.9)),
-        # $3 per million input tokens and $15 per million output = 3 and 15 micro-dollars each.
-        "cost_usd_micros": 3 * input_tokens + 15 * output_tokens,
-        "detail_json": orjson.dumps({"turn": int(rng.integers(1, 200))}).decode(),
-    }
-
-
-def _cli_invocation_row(rng: np.random.Generator) -> dict[str, Any]:
-    binary = _pick(rng, tuple(_BINS))
-    return {
-        "ts_utc": _now_iso(),
-        "bin": binary,
-        "argv_json": orjson.dumps([binary, _pick(rng, _BINS[binary])]).decode(),
-        "exit_code": 0 if rng.random() < 0.95 else 1,
-        "duration_ms": round(float(rng.lognormal(4.0, 1.2)), 3),
-        "host": f"host-{int(rng.integers(4))}",
-    }
 
 
 # -- one writer process --------------------------------------------------------------------
@@ -379,7 +211,7 @@ def _writer_main(task: _WriterTask, barrier: Barrier, results: Queue[_WriterRepo
     report = _WriterReport(task.index)
     attempted = 0
     try:
-        rows = _make_rows(task.table, task.rows, np.random.default_rng(task.seed))
+        rows = _make_rows(task.table, task.rows, task.seed)
         _warm_engine(task.options.engine)
         db = MetaDb(task.path, task.home, task.options)
         barrier.wait(timeout=_START_TIMEOUT_S)
@@ -395,6 +227,12 @@ def _writer_main(task: _WriterTask, barrier: Barrier, results: Queue[_WriterRepo
         report.note_exception(exc, task.rows - attempted)
         report.done_ns = report.done_ns or _monotonic_ns()
     results.put(report)
+
+
+def _make_rows(table: str, count: int, seed: np.random.SeedSequence) -> list[dict[str, Any]]:
+    """``count`` rows of ``table``, the simulator's own, built before the clock starts."""
+    factory, draws = row_factory(table), Draws(seed)
+    return [factory.make(draws) for _ in range(count)]
 
 
 def _warm_engine(engine: EngineName) -> None:
@@ -511,11 +349,10 @@ def run_combination(plan: BenchPlan, combo: Combination, home: Path) -> WritersR
 
 def _context() -> ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    # Imported once in the fork server; every writer forked from it starts with the store,
-    # pydantic and numpy loaded. Not this module itself: under ``python -m`` each writer
-    # re-runs it as ``__mp_main__``, and runpy warns if it is already imported by then.
-    # Ignored if the server already runs, which is fine.
-    ctx.set_forkserver_preload(["stress.metadb", "numpy", "orjson"])
+    # Imported once in the fork server; every writer forked from it starts with this module,
+    # and through it the store, pydantic, numpy and the row factories, loaded. Ignored if the
+    # server already runs, which is fine.
+    ctx.set_forkserver_preload(["stress.bench.writers"])
     return ctx
 
 
@@ -765,63 +602,7 @@ def sqlite_failures(rows: Sequence[WritersRow], plan: BenchPlan) -> list[str]:
 
 def _reproduce_command(row: WritersRow, plan: BenchPlan) -> str:
     return (
-        f"python -m stress.bench.writers --writers {row.writers} --engine {row.engine} "
+        f"stress bench writers --writers {row.writers} --engine {row.engine} "
         f"--connection {row.connection} --ids {row.ids} --rows-per-writer {plan.rows_per_writer} "
         f"--table {plan.table} --seed {plan.seed}"
     )
-
-
-def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``stress bench writers``: table (or JSON) to ``out``, progress to stderr.
-
-    Returns the exit code (0 clean, 1 a sqlite row lost or failed writes); raises
-    :class:`ConfigError` for a bad flag, for the caller to print (exit 2).
-    """
-    plan = plan_from_args(args)
-    rows = run_plan(plan, _to_stderr)
-    summaries = target_summaries(rows)
-    if args.json:
-        out.write(
-            orjson.dumps([row.to_json() for row in rows], option=orjson.OPT_INDENT_2).decode()
-        )
-        out.write("\n")
-        for line in summaries:
-            _to_stderr(line)
-    else:
-        out.write(format_markdown(rows))
-        if summaries:
-            out.write("\n" + "\n".join(summaries) + "\n")
-    failures = sqlite_failures(rows, plan)
-    for line in failures:
-        _to_stderr(line)
-    return 1 if failures else 0
-
-
-def _to_stderr(line: str) -> None:
-    # Looked up at call time, never at import, so tests and the CLI can redirect it.
-    print(line, file=sys.stderr, flush=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m stress.bench.writers``: the command until the CLI carries it."""
-    parser = argparse.ArgumentParser(
-        prog="python -m stress.bench.writers",
-        description="Concurrent single-row writers, one process each, per store strategy.",
-        epilog=_EXAMPLE.replace("stress bench writers", "python -m stress.bench.writers"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_writers_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_writers_command(args, sys.stdout)
-    except ConfigError as exc:
-        print(f"ConfigError: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    # Run the copy imported under the package name, so writer processes unpickle
-    # stress.bench.writers._writer_main rather than a function of a __main__ module.
-    from stress.bench.writers import main as _main
-
-    sys.exit(_main())

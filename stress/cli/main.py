@@ -14,18 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.settings_flags import add_arguments, overrides_from_namespace
 from stress.cli.tools import (
     add_spool_arguments,
     add_verify_arguments,
     run_spool_command,
     run_verify_command,
 )
-from stress.config import (
-    add_arguments,
-    load_settings,
-    overrides_from_namespace,
-    settings_table_markdown,
-)
+from stress.config import load_settings, settings_table_markdown
 from stress.engine.interrupts import Interrupts
 from stress.errors import StressError
 from stress.metadb import MetaDbError
@@ -126,9 +122,11 @@ def _add_profiles(commands: _Commands) -> None:
 
 
 def _add_bench(commands: _Commands) -> None:
-    from stress.bench.monitor import add_monitor_arguments
-    from stress.bench.overhead import add_overhead_arguments
-    from stress.bench.writers import add_writers_arguments
+    from stress.cli.bench import (
+        add_monitor_arguments,
+        add_overhead_arguments,
+        add_writers_arguments,
+    )
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -210,16 +208,12 @@ def _print_block(text: str, out: TextIO) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    if args.bench == "writers":
-        from stress.bench.writers import run_writers_command
+    from stress.cli.bench import run_monitor_command, run_overhead_command, run_writers_command
 
+    if args.bench == "writers":
         return run_writers_command(args, out)
     if args.bench == "monitor":
-        from stress.bench.monitor import run_monitor_command
-
         return run_monitor_command(args, out)
-    from stress.bench.overhead import run_overhead_command
-
     return run_overhead_command(args, out)
 
 

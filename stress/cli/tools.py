@@ -14,7 +14,7 @@ from typing import TextIO
 
 from stress.artifacts import read_replay_file, write_json_atomic
 from stress.errors import StressError
-from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
+from stress.metadb import ENGINES, MetaDb, StoreOptions, replay_spool, spool_stats
 from stress.oracle.verify import format_verification, verify_run
 
 __all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
@@ -45,7 +45,7 @@ def add_spool_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, nargs="?", help="a run folder (every database)")
     parser.add_argument("--home", type=Path, help="one spool home instead of a run folder")
     parser.add_argument("--db", type=Path, help="the database of --home (default HOME/meta.db)")
-    parser.add_argument("--engine", choices=["sqlite", "turso"], default="sqlite")
+    parser.add_argument("--engine", choices=ENGINES, default="sqlite")
 
 
 def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:

@@ -32,13 +32,13 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from stress.artifacts import FaultKind, ReplayFault
+from stress.artifacts import ReplayFault
 from stress.engine.worker import WorkerSpec
-from stress.faults import FaultSpec, KillFault
+from stress.faults import KILL, LOCK, FaultKind, Faults, FaultSpec, KillFault
 from stress.plan.draws import fault_seed_sequence
 from stress.summary import FaultEventEntry, FaultsSection
 
@@ -52,9 +52,6 @@ __all__ = [
     "LockHolder",
     "injector_for_run",
 ]
-
-KILL: Final = "kill"
-LOCK: Final = "lock"
 
 _HOLDER_SCRIPT = Path(__file__).resolve().with_name("lockholder.py")
 
@@ -123,7 +120,7 @@ class FaultLayout:
 class Injection:
     """One strike: a kill of worker ``target`` or a lock of database ``target``."""
 
-    kind: str
+    kind: FaultKind
     target: int
     hold_s: float | None = None
 
@@ -402,7 +399,7 @@ class FaultInjector:
 
     def section(self) -> FaultsSection:
         """The summary's ``faults`` section."""
-        counts = {KILL: 0, LOCK: 0}
+        counts: dict[str, int] = {KILL: 0, LOCK: 0}
         for event in self.events:
             counts[event.injection.kind] += 1
         return {
@@ -471,17 +468,16 @@ class LockHolder:
 
 
 def injector_for_run(
-    spec: str | None,
-    faults: Sequence[FaultSpec],
+    faults: Faults | None,
     global_seed: int,
     workers: Sequence[WorkerSpec],
     recorded: Sequence[ReplayFault] | None,
 ) -> FaultInjector:
-    """The run's injector: a replay's ``recorded`` faults, or else the spec's schedule.
-
-    ``spec`` is the STRESS_FAULTS text (for the summary) and ``faults`` its parsed form.
-    """
+    """The run's injector: a replay's ``recorded`` faults, or else the schedule of ``faults``
+    (the run's parsed STRESS_FAULTS, checked by :func:`stress.engine.faultplan.fault_plan`)."""
     layout = FaultLayout.of(workers)
+    spec = faults.text if faults is not None else None
     if recorded is not None:
         return FaultInjector.replaying(recorded, layout, spec=spec)
-    return FaultInjector.scheduled(faults, global_seed, layout, spec=spec)
+    specs = faults.specs if faults is not None else ()
+    return FaultInjector.scheduled(specs, global_seed, layout, spec=spec)

@@ -12,11 +12,12 @@ import os
 import queue
 import signal
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import multiprocess
 from multiprocess.connection import wait as wait_any
 
+from stress.config import OnCrash
 from stress.controls import Controls, process_controls, thread_controls
 from stress.engine.journal import ProgressSlots
 from stress.engine.messages import WorkerMessage
@@ -36,7 +37,7 @@ class WorkerPool:
         self,
         specs: list[WorkerSpec],
         processes: int,
-        on_crash: Literal["stop", "restart"] = "stop",
+        on_crash: OnCrash = "stop",
     ) -> None:
         self.specs = specs
         self.in_processes = processes > 0

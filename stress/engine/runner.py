@@ -43,7 +43,7 @@ from stress.engine.runfolder import claim_run_folder
 from stress.engine.users import UserResult, UserSpec
 from stress.engine.worker import WorkerSpec
 from stress.errors import ConfigError
-from stress.faults import FaultSpec
+from stress.faults import KILL, LOCK
 from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
 from stress.observe.monitor import Monitor, monitor_for_run
 from stress.observe.progress import ProgressReporter, format_results_block
@@ -135,8 +135,7 @@ def _output_setting(settings: Settings) -> str:
     source = settings.source_of("output_dir")
     if source.endswith(":output_dir"):
         return "--output-dir"  # a replay's folder: the replay file's own is never used
-    # Settings built in code have no recorded source ("default"): name the variable.
-    return "STRESS_OUTPUT_DIR" if source == "default" else source
+    return settings.name_of("output_dir")
 
 
 def store_options(settings: Settings) -> StoreOptions:
@@ -360,7 +359,7 @@ def _users_for(settings: Settings, replay: ReplayInput | None) -> list[UserSpec]
     users = assign_users(settings.user_counts(), settings.databases, settings.processes)
     if not users:
         raise ConfigError(
-            settings.source_of("users"),
+            settings.users_name(),
             "0 users",
             "a run needs at least one user (e.g. inserter=1)",
         )
@@ -392,7 +391,7 @@ def run_simulation(
     if replay is None:
         check_profiles(settings, profiles)
     users = _users_for(settings, replay)
-    fault_specs = fault_plan(settings)  # a bad fault spec is refused before the folder is made
+    fault_plan(settings)  # a bad fault spec is refused before the folder is made
     folder = claim_run_folder(
         _run_dir_path(settings, seed), _output_setting(settings), subfolders=("plans",)
     )
@@ -406,14 +405,13 @@ def run_simulation(
             replay.source if replay is not None else None,
         )
         _announce(stream, facts, users)
-        return _run_in_folder(facts, users, replay, fault_specs, stream, signals)
+        return _run_in_folder(facts, users, replay, stream, signals)
 
 
 def _run_in_folder(
     facts: _RunFacts,
     users: list[UserSpec],
     replay: ReplayInput | None,
-    fault_specs: tuple[FaultSpec, ...],
     stream: TextIO,
     signals: Interrupts,
 ) -> RunOutcome:
@@ -425,7 +423,7 @@ def _run_in_folder(
     specs = _worker_specs(settings, seed, users, facts.profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
-    faults = injector_for_run(settings.faults, fault_specs, seed, specs, recorded)
+    faults = injector_for_run(settings.faults, seed, specs, recorded)
     log = ReplayLog(
         run_dir / "replay.json", _replay_head(facts, users), users, faults.replay_entries
     )
@@ -552,7 +550,7 @@ def _report_faults(stream: TextIO, faults: FaultInjector) -> None:
     if section["events"] or section["not_injected"]:
         injected = section["injected"]
         print(
-            f"faults: {injected['kill']} kill(s), {injected['lock']} lock(s) injected, "
+            f"faults: {injected[KILL]} kill(s), {injected[LOCK]} lock(s) injected, "
             f"{section['not_injected']} not injected",
             file=stream,
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from stress.metadb.errors import EngineUnavailableError
 
@@ -42,8 +42,9 @@ __all__ = [
 #: (plus what a statement's sorter holds while it runs), however big the file grows.
 CONNECTION_CACHE_KIB = 2000
 
+#: The engines, declared here once: settings, benches and tools import them.
 EngineName = Literal["sqlite", "turso"]
-ENGINES: tuple[EngineName, ...] = ("sqlite", "turso")
+ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 
 #: Classes a store-side failure is sorted into (the spool and every counter use these).
 ERROR_CLASSES: tuple[str, ...] = (

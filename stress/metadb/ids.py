@@ -13,14 +13,15 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from stress.metadb.engines import Connection
 
 __all__ = ["ID_STRATEGIES", "IdAllocator", "IdStrategy", "make_allocator"]
 
+#: The id strategies, declared here once: settings, benches and tools import them.
 IdStrategy = Literal["row", "block", "rowid"]
-ID_STRATEGIES: tuple[IdStrategy, ...] = ("row", "block", "rowid")
+ID_STRATEGIES: tuple[IdStrategy, ...] = get_args(IdStrategy)
 
 _RESERVE_SQL = (
     "INSERT INTO ids (name, id) VALUES (?, ?) "

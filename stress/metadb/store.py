@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import orjson
 
@@ -57,8 +57,9 @@ __all__ = [
     "transact",
 ]
 
+#: The connection modes, declared here once: settings, benches and tools import them.
 ConnectionMode = Literal["per-op", "long-lived"]
-CONNECTION_MODES: tuple[ConnectionMode, ...] = ("per-op", "long-lived")
+CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
 WriteStatus = Literal["persisted", "spooled", "failed"]
 T = TypeVar("T")
 

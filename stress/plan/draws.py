@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from stress.faults import KILL, LOCK, FaultKind
+
 __all__ = [
     "Draws",
     "arrival_seed_sequence",
@@ -36,7 +38,8 @@ _ARRIVAL_KEY = 0xA7
 #: root ``(0xFA,)`` is a 1-tuple and so *is* user 250's stream: only its descendants
 #: ``(0xFA, kind, i)``, one per fault of the spec, are ever drawn from.
 _FAULT_KEY = 0xFA
-_FAULT_KINDS = {"kill": 0, "lock": 1}
+#: Each kind's place in the family's spawn key: fixed, so a kind added later moves no stream.
+_FAULT_KINDS: dict[FaultKind, int] = {KILL: 0, LOCK: 1}
 
 
 def user_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
@@ -54,7 +57,7 @@ def database_seed_sequence(global_seed: int, database_idx: int) -> np.random.See
     return np.random.SeedSequence(global_seed, spawn_key=(_DATABASE_KEY, database_idx))
 
 
-def fault_seed_sequence(global_seed: int, kind: str, index: int) -> np.random.SeedSequence:
+def fault_seed_sequence(global_seed: int, kind: FaultKind, index: int) -> np.random.SeedSequence:
     """The target stream of the ``index``-th fault of ``kind`` (``kill``, ``lock``) in the spec.
 
     A descendant of ``SeedSequence(global_seed, spawn_key=(0xFA,))``: the faults' own family.

@@ -378,8 +378,7 @@ def _missing_class(
     settings: Settings, name: str, count: int, profiles: Mapping[str, Profile]
 ) -> ConfigError:
     field = "users" if settings.users is not None else f"{name}_users"
-    source = settings.source_of(field)
-    label = env_name(field) if source == "default" else source
+    label = settings.name_of(field)
     value = _users_text(settings.users) if settings.users is not None else count
     available = ", ".join(profiles) or "none"
     fix = f"class {name!r} has no profile in {settings.profile_dir} (profiles: {available})"
@@ -393,8 +392,8 @@ def _check_effective(profile: Profile, settings: Settings, key: str, low: str, h
     value_low = getattr(settings, low) if own_low is None else own_low
     value_high = getattr(settings, high) if own_high is None else own_high
     if value_low > value_high:
-        low_name = key if own_low is not None else env_name(low)
-        high_name = key.replace("min", "max") if own_high is not None else env_name(high)
+        low_name = key if own_low is not None else settings.name_of(low)
+        high_name = key.replace("min", "max") if own_high is not None else settings.name_of(high)
         problem = f"{low_name} ({value_low:g}) is above {high_name} ({value_high:g})"
         raise ProfileError(str(profile.path), key, problem)
 
@@ -444,7 +443,7 @@ def _end(value: float | None, field: str, settings: Settings | None) -> str:
         return f"{value:g}"
     if settings is None:
         return env_name(field)
-    return f"{getattr(settings, field):g} ({env_name(field)})"
+    return f"{getattr(settings, field):g} ({settings.name_of(field)})"
 
 
 def format_profile_list(profiles: Mapping[str, Profile]) -> str:

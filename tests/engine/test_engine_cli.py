@@ -51,6 +51,34 @@ def test_a_flag_beats_a_variable_and_is_the_one_blamed(
     assert "--think-min-ms=500" in line and "--think-max-ms" in line
 
 
+def test_no_users_names_the_three_variables_that_asked_for_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("STRESS_INSERTER_USERS", "STRESS_QUERY_USERS", "STRESS_MIXED_USERS"):
+        monkeypatch.setenv(name, "0")
+    assert main(["run", "--output-dir", str(tmp_path / "run")]) == 2
+    line = _one_error_line(capsys)
+    assert line == (
+        "ConfigError: STRESS_INSERTER_USERS + STRESS_QUERY_USERS + STRESS_MIXED_USERS=0 users: "
+        "a run needs at least one user (e.g. inserter=1)"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_users_names_the_flags_and_variables_that_set_the_counts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STRESS_QUERY_USERS", "0")
+    assert main(["run", "--inserter-users", "0", "--mixed-users", "0"]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(
+        "ConfigError: --inserter-users + STRESS_QUERY_USERS + --mixed-users=0 users: "
+    )
+    monkeypatch.delenv("STRESS_QUERY_USERS")
+    assert main(["run", "--users", "inserter=0"]) == 2
+    assert _one_error_line(capsys).startswith("ConfigError: --users=0 users: ")
+
+
 def test_an_unknown_class_names_the_setting_that_asked_for_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

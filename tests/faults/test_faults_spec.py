@@ -127,6 +127,26 @@ def test_settings_reject_a_bad_spec_naming_the_variable_or_the_flag() -> None:
     assert load_settings({"STRESS_FAULTS": ""}).faults is None
 
 
+def test_settings_keep_the_spec_parsed_and_write_back_the_text_as_given() -> None:
+    text = " kill = every : 2s ,lock=every:1m:hold:12s"
+    settings = load_settings({"STRESS_FAULTS": text, "STRESS_PROCESSES": "1"})
+    assert settings.faults is not None
+    assert settings.faults.specs == (KillFault(2.0), LockFault(60.0, 12.0))
+    assert settings.model_dump()["faults"] == text
+    assert settings.model_dump(mode="json")["faults"] == text
+    rebuilt = settings_from_dict(settings.model_dump(mode="json"), "replay.json")
+    assert rebuilt.faults == settings.faults
+    assert fault_plan(settings) is settings.faults.specs  # checked, never parsed again
+
+
+def test_a_fault_conflict_names_the_flags_that_set_the_values() -> None:
+    settings = load_settings({}, {"faults": "lock=every:5s:hold:1s", "busy_timeout_ms": "1000"})
+    with pytest.raises(ConfigError) as caught:
+        fault_plan(settings)
+    assert caught.value.name == "--faults"
+    assert "does not outlast --busy-timeout-ms=1000" in caught.value.fix
+
+
 def _plan_error(**config: object) -> ConfigError:
     settings = settings_from_dict(config)
     with pytest.raises(ConfigError) as caught:
