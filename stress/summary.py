@@ -209,8 +209,8 @@ UserEntry = TypedDict(
             Annotated[
                 int,
                 _doc(
-                    "ops in flight at the stop that the run interrupted (rolled back "
-                    "and spooled, never acknowledged)",
+                    "ops in flight at the stop that the run interrupted (rolled back, "
+                    "never acknowledged, not spooled)",
                     ge=0,
                 ),
             ]

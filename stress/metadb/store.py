@@ -66,6 +66,8 @@ T = TypeVar("T")
 _INSERT_AUTO = {t: f"INSERT INTO {t} (row_json) VALUES (?)" for t in JSON_TABLES}
 _INSERT_WITH_ID = {t: f"INSERT INTO {t} (id, row_json) VALUES (?, ?)" for t in JSON_TABLES}
 _MAX_ID = {t: f"SELECT coalesce(max(id), 0) FROM {t}" for t in JSON_TABLES}
+#: The error class of a write its caller interrupted (:meth:`MetaDb.interrupt`).
+INTERRUPTED = "interrupted"
 #: Rows inserted per statement batch; between two, an interrupted write stops (the engine
 #: itself interrupts only the statement running at that instant, and each row is one).
 _INTERRUPT_CHUNK = 2000
@@ -220,8 +222,10 @@ class MetaDb(TableWriters):
         """Stop the statement the handle is running now, from another thread; else nothing.
 
         The statement fails as a store failure of class ``interrupted``: a write in flight is
-        rolled back and spooled (never reported persisted), a read raises
-        :class:`EngineError`. Both engines support it (``sqlite3`` and ``pyturso``
+        rolled back and comes back ``failed`` with that class, never persisted, and it is not
+        spooled: its caller gave it up (the run's deadline), so it owes the store no
+        re-ingestion, and writing thousands of spool lines would only delay the stop. A read
+        raises :class:`EngineError`. Both engines support it (``sqlite3`` and ``pyturso``
         ``Connection.interrupt``). SQLite does not interrupt a statement waiting out the busy
         timeout for a lock, nor one started after this call: a caller that means to stop
         calls it until its operation has returned.
@@ -360,6 +364,16 @@ class MetaDb(TableWriters):
             if not is_store_failure(exc):
                 raise
             error = self._engine_error(exc, started)
+            if error.error_class == INTERRUPTED:
+                return BatchOutcome(
+                    table,
+                    "failed",
+                    len(row_jsons),
+                    (),
+                    INTERRUPTED,
+                    "interrupted by its caller before it committed: rolled back, not spooled",
+                    tuple(row_jsons),
+                )
             entries = [
                 spool.SpoolEntry(
                     table,

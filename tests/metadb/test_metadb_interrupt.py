@@ -1,5 +1,6 @@
 """MetaDb.interrupt(): a statement in flight stops, from another thread, on both engines and
-both connection shapes; an interrupted write is rolled back and spooled, never persisted."""
+both connection shapes; an interrupted write is rolled back and failed, never persisted, and not
+spooled (its caller gave it up)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _interrupting(store: MetaDb, every_s: float = 0.005) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("connection", ["per-op", "long-lived"])
-def test_an_interrupted_batch_is_rolled_back_and_spooled_never_persisted(
+def test_an_interrupted_batch_is_rolled_back_and_failed_never_persisted_nor_spooled(
     open_store: StoreFactory, engine: EngineName, connection: str, tmp_path: Path
 ) -> None:
     store = open_store(engine=engine, connection=connection)
@@ -42,11 +43,10 @@ def test_an_interrupted_batch_is_rolled_back_and_spooled_never_persisted(
     with _interrupting(store):
         outcome = store.record_batch("ticks", rows)
 
-    assert (outcome.status, outcome.error_class) == ("spooled", "interrupted")
-    assert not outcome.persisted and len(outcome.row_jsons) == 60_000
+    assert (outcome.status, outcome.error_class) == ("failed", "interrupted")
+    assert not outcome.persisted and len(outcome.row_jsons) == 60_000 and outcome.ids == ()
     assert store.query("SELECT count(*) FROM ticks").rows == [(0,)]
-    stats = spool_stats(tmp_path)
-    assert stats.by_error_class == {"interrupted": 60_000}
+    assert spool_stats(tmp_path).lines == 0
     # The handle works again once nobody interrupts it.
     assert store.record("ticks", tick("after")).persisted
 
