@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import orjson
-
-from stress.artifacts import write_json_atomic
 from stress.errors import StressError
-from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
-from stress.oracle.verify import format_verification, verify_run
+
+# The store, the oracle and the artifacts (numpy, pydantic, jsonschema behind them) are
+# imported inside the commands: the CLI builds its parser from this module on every start.
 
 __all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
 
@@ -51,6 +49,11 @@ def add_spool_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
+    import orjson
+
+    from stress.artifacts import write_json_atomic
+    from stress.oracle.verify import format_verification, verify_run
+
     run_dir: Path = args.run_dir
     if not (run_dir / "replay.json").is_file():
         raise RunFolderError(run_dir, "no replay.json here; pass the folder of a run")
@@ -85,6 +88,8 @@ def _homes(args: argparse.Namespace) -> list[_Home]:
 
 
 def run_spool_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
+
     homes = _homes(args)
     if args.action == "stats":
         for place in homes:
