@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stress.errors import ReplayFormatError
@@ -190,6 +189,9 @@ def _packaged_schema(name: str) -> dict[str, Any]:
 
 def schema_errors(document: Any, kind: str) -> list[str]:
     """Every way ``document`` breaks the ``summary`` or ``replay`` schema (empty: valid)."""
+    # Imported here: jsonschema is slow to import and only checks finished artifacts.
+    from jsonschema import Draft202012Validator
+
     schema = _packaged_schema(f"{kind}.schema.json")
     validator = Draft202012Validator(schema)
     return [

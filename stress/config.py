@@ -19,6 +19,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
@@ -66,8 +67,24 @@ OnCrash = Literal["stop", "restart"]
 #: Prefix of every variable the simulator reads.
 ENV_PREFIX = "STRESS_"
 
-#: The repository's ``profiles/`` folder: ``stress/config.py`` lives one level below the root.
-DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+def _builtin_profile_dir() -> Path:
+    """The built-in profiles: ``stress/profiles/`` of an installed wheel, else the checkout's.
+
+    ``profiles/`` at the top of the repository is the one source; the wheel ships a copy as
+    package data (``sources`` in pyproject.toml). An editable install imports the
+    package from the checkout, where that copy does not exist, so the repository's folder is
+    used. Wheels are installed unpacked, so the resource is a real folder on disk.
+    """
+    shipped = Path(str(resources.files("stress").joinpath("profiles")))
+    checkout = Path(__file__).resolve().parent.parent / "profiles"
+    if shipped.is_dir() or not checkout.is_dir():
+        return shipped
+    return checkout
+
+
+#: The built-in user-class profiles (inserter, query, mixed); see :func:`_builtin_profile_dir`.
+DEFAULT_PROFILE_DIR = _builtin_profile_dir()
 
 # Error types of our own validators; _translate() turns them into ConfigError messages.
 _INVALID = "stress_invalid"
@@ -378,10 +395,12 @@ class Settings(BaseSettings):
         DEFAULT_PROFILE_DIR,
         description=(
             "Folder of user-class profiles (path; one TOML file per class). The default is the "
-            "repository's `profiles/`, found as "
-            '`Path(__file__).resolve().parent.parent / "profiles"` from `stress/config.py`.'
+            "built-in profiles: the repository's `profiles/`, which the wheel ships as the "
+            "package data `stress/profiles/` (an editable install reads the repository's folder)."
         ),
-        json_schema_extra=_rule("must be a folder path", "`profiles/` of the repository"),
+        json_schema_extra=_rule(
+            "must be a folder path", "the built-in profiles (`inserter`, `query`, `mixed`)"
+        ),
     )
     max_ops_per_user: int | None = Field(
         None,

@@ -14,20 +14,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
-from stress.cli.settings_flags import add_arguments, overrides_from_namespace
 from stress.cli.tools import (
     add_spool_arguments,
     add_verify_arguments,
     run_spool_command,
     run_verify_command,
 )
-from stress.config import load_settings, settings_table_markdown
 from stress.engine.interrupts import Interrupts
 from stress.errors import StressError
-from stress.metadb import MetaDbError
-from stress.metadb.errors import EngineUnavailableError, SchemaTooNewError
-from stress.plan.profiles import format_profile, format_profile_list, load_profile, load_profiles
+from stress.metadb.errors import EngineUnavailableError, MetaDbError, SchemaTooNewError
 from stress.version import __version__
+
+# The library (the settings model, numpy, the engine, the benches) is imported inside the
+# commands that use it, and a command's flags are added only when that command runs, so that
+# `stress --help` and the start of `stress run` do not wait for what they do not use
+# (tests/test_startup.py keeps the import of this module light).
 
 __all__ = ["main"]
 
@@ -46,6 +47,8 @@ _RUN_EXAMPLE = """examples:
 """
 
 
+_BENCH_HELP = "benchmarks that print figures"
+
 # Subscripted only for the type checker: argparse's class is not generic at run time.
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -59,7 +62,18 @@ def _command(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named on the line: the first word that is not an option.
+
+    The top-level options (``--help``, ``--version``) take no value, so the first other word
+    is the command; argparse still checks it.
+    """
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """Every command with its help line; only the command in ``argv`` gets its flags."""
+    chosen = _chosen_command(argv)
     parser = argparse.ArgumentParser(
         prog="stress",
         description="Monte Carlo stress simulator for meta.db.",
@@ -74,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         help_text="run a stress simulation (settings from STRESS_* variables or flags)",
         epilog=_RUN_EXAMPLE + "\n" + EXIT_CODES,
     )
-    add_arguments(run)
+    if chosen == "run":
+        from stress.cli.settings_flags import add_arguments
+
+        add_arguments(run)
     replay = _command(
         commands,
         "replay",
@@ -86,7 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
-    _add_bench(commands)
+    if chosen == "bench":
+        _add_bench(commands)
+    else:
+        commands.add_parser("bench", help=_BENCH_HELP)
     return parser
 
 
@@ -128,7 +148,7 @@ def _add_bench(commands: _Commands) -> None:
         add_writers_arguments,
     )
 
-    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench = commands.add_parser("bench", help=_BENCH_HELP)
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     writers = _command(
         kinds,
@@ -155,14 +175,17 @@ def _add_bench(commands: _Commands) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.settings_flags import overrides_from_namespace
+    from stress.config import load_settings
     from stress.engine.runner import run_simulation
-    from stress.replay.run import replay_run
 
     settings = load_settings(overrides=overrides_from_namespace(args))
     # SIGINT and SIGTERM stop the users (both artifacts are still written), and one while the
     # run verifies skips the verification.
     with Interrupts().installed() as interrupts:
         if settings.replay_file is not None:
+            from stress.replay.run import replay_run
+
             return replay_run(
                 settings.replay_file,
                 output_dir=settings.output_dir,
@@ -173,6 +196,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.config import load_settings
     from stress.replay.run import replay_run
 
     path = args.path
@@ -189,6 +213,14 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.config import load_settings
+    from stress.plan.profiles import (
+        format_profile,
+        format_profile_list,
+        load_profile,
+        load_profiles,
+    )
+
     folder = args.profile_dir if args.profile_dir is not None else load_settings().profile_dir
     if args.action == "show":
         if not args.name:
@@ -205,6 +237,12 @@ def _print_block(text: str, out: TextIO) -> int:
     """Print a formatted block with exactly one trailing newline."""
     out.write(text.rstrip("\n") + "\n")
     return 0
+
+
+def _cmd_settings(out: TextIO) -> int:
+    from stress.config import settings_table_markdown
+
+    return _print_block(settings_table_markdown(), out)
 
 
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
@@ -233,14 +271,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "bench": _cmd_bench,
     "verify": run_verify_command,
     "spool": run_spool_command,
-    "settings": lambda args, out: _print_block(settings_table_markdown(), out),
+    "settings": lambda args, out: _cmd_settings(out),
 }
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; returns its exit code (the console script exits with it)."""
     stream = out if out is not None else sys.stdout
-    args = _parser().parse_args(argv)
+    words = list(argv) if argv is not None else sys.argv[1:]
+    args = _parser(words).parse_args(words)
     try:
         return _COMMANDS[args.command](args, stream)
     except StressError as error:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from stress.artifacts import read_replay_file, write_json_atomic
 from stress.errors import StressError
-from stress.metadb import ENGINES, MetaDb, StoreOptions, replay_spool, spool_stats
-from stress.oracle.verify import format_verification, verify_run
+
+# The store, the oracle and the artifacts (numpy, pydantic, jsonschema behind them) are
+# imported inside the commands: the CLI builds its parser from this module on every start.
 
 __all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
 
@@ -45,10 +45,15 @@ def add_spool_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, nargs="?", help="a run folder (every database)")
     parser.add_argument("--home", type=Path, help="one spool home instead of a run folder")
     parser.add_argument("--db", type=Path, help="the database of --home (default HOME/meta.db)")
+    from stress.metadb.engines import ENGINES  # the vocabulary alone: sqlite3, no pydantic
+
     parser.add_argument("--engine", choices=ENGINES, default="sqlite")
 
 
 def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.artifacts import read_replay_file, write_json_atomic
+    from stress.oracle.verify import format_verification, verify_run
+
     run_dir: Path = args.run_dir
     if not (run_dir / "replay.json").is_file():
         raise RunFolderError(run_dir, "no replay.json here; pass the folder of a run")
@@ -81,6 +86,8 @@ def _homes(args: argparse.Namespace) -> list[_Home]:
 
 
 def run_spool_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.metadb import MetaDb, StoreOptions, replay_spool, spool_stats
+
     homes = _homes(args)
     if args.action == "stats":
         for place in homes:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stress.artifacts import (
     REPLAY_FORMAT_VERSION,
@@ -33,28 +32,15 @@ from stress.artifacts import (
 )
 from stress.clock import SystemClock
 from stress.config import Settings
-from stress.engine.coordinator import CoordinatorResult, RunClock, WorkerPool, coordinate
-from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
 from stress.engine.faultplan import fault_plan
-from stress.engine.injector import FaultInjector, injector_for_run
 from stress.engine.interrupts import Interrupts, VerificationSkipped
-from stress.engine.replaylog import ReplayLog
 from stress.engine.runfolder import claim_run_folder
-from stress.engine.users import UserResult, UserSpec
-from stress.engine.worker import WorkerSpec
+from stress.engine.userspec import UserSpec
 from stress.errors import ConfigError
 from stress.faults import KILL, LOCK
-from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, engine_version
-from stress.observe.monitor import Monitor, monitor_for_run
-from stress.observe.progress import ProgressReporter, format_results_block
-from stress.oracle.ledger import LedgerWriter, seed_ledger_path
-from stress.oracle.verify import Verification, format_verification, verify_run
 from stress.outcomes import StopReason
-from stress.plan.draws import Draws, database_seed_sequence
 from stress.plan.pacing import Pacing, open_loop_section
-from stress.plan.payloads import row_factory
 from stress.plan.profiles import Profile, check_profiles, load_profiles
-from stress.plan.workload import PLAN_FORMAT_VERSION, PlanLimits
 from stress.summary import (
     SUMMARY_FORMAT_VERSION,
     BackpressureSection,
@@ -69,6 +55,17 @@ from stress.summary import (
     Verdict,
 )
 from stress.version import __version__
+
+# What runs after the run's first line (the store, the workers, the monitor, the oracle) is
+# imported where it is used, so that `stress run` says what it starts at once.
+if TYPE_CHECKING:
+    from stress.engine.coordinator import CoordinatorResult
+    from stress.engine.injector import FaultInjector
+    from stress.engine.users import UserResult
+    from stress.engine.worker import WorkerSpec
+    from stress.metadb import StoreOptions
+    from stress.observe.monitor import Monitor
+    from stress.oracle.verify import Verification
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]
 
@@ -107,7 +104,9 @@ def resolve_seed(settings: Settings) -> int:
     """The settings' seed, or a fresh random one (from the OS's entropy) that gets printed."""
     if settings.seed is not None:
         return settings.seed
-    return int(np.random.SeedSequence().entropy) % 2**63  # type: ignore[arg-type]
+    # 128 bits of OS entropy, as numpy's SeedSequence() draws them, without importing numpy
+    # before the run's first line.
+    return secrets.randbits(128) % 2**63
 
 
 def assign_users(counts: Mapping[str, int], databases: int, processes: int) -> list[UserSpec]:
@@ -139,6 +138,8 @@ def _output_setting(settings: Settings) -> str:
 
 
 def store_options(settings: Settings) -> StoreOptions:
+    from stress.metadb import StoreOptions
+
     return StoreOptions(
         engine=settings.engine,
         connection=settings.connection,
@@ -149,6 +150,11 @@ def store_options(settings: Settings) -> StoreOptions:
 
 def prepare_databases(run_dir: Path, settings: Settings, seed: int) -> tuple[DatabasePlace, ...]:
     """Create each database at the current schema and seed it from its own stream."""
+    from stress.metadb import JSON_TABLES, MetaDb
+    from stress.oracle.ledger import LedgerWriter, seed_ledger_path
+    from stress.plan.draws import Draws, database_seed_sequence
+    from stress.plan.payloads import row_factory
+
     places = []
     options = store_options(settings)
     for index in range(settings.databases):
@@ -177,6 +183,9 @@ def _worker_specs(
     places: tuple[DatabasePlace, ...],
     run_dir: Path,
 ) -> list[WorkerSpec]:
+    from stress.engine.worker import WorkerSpec
+    from stress.plan.workload import PlanLimits
+
     limits = PlanLimits.from_config(settings.model_dump())
     workers = max(settings.processes, 1)
     return [
@@ -202,6 +211,10 @@ def _worker_specs(
 
 def environment(settings: Settings) -> Environment:
     """Versions and machine facts, so two summaries can be compared honestly."""
+    import numpy as np
+
+    from stress.metadb import engine_version
+
     return {
         "python": platform.python_version(),
         "sqlite": engine_version("sqlite"),
@@ -340,6 +353,8 @@ def with_changes(
 
 def _replay_head(facts: _RunFacts, users: list[UserSpec]) -> dict[str, Any]:
     """The fields of replay.json fixed for the whole run."""
+    from stress.plan.workload import PLAN_FORMAT_VERSION
+
     config = facts.settings.model_dump(mode="json")
     # The seed is recorded once, as global_seed (a replay and the oracle read it there).
     del config["seed"]
@@ -415,6 +430,13 @@ def _run_in_folder(
     stream: TextIO,
     signals: Interrupts,
 ) -> RunOutcome:
+    from stress.engine.coordinator import RunClock, WorkerPool, coordinate
+    from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
+    from stress.engine.injector import injector_for_run
+    from stress.engine.replaylog import ReplayLog
+    from stress.observe.monitor import monitor_for_run
+    from stress.observe.progress import ProgressReporter
+
     settings, seed, run_dir = facts.settings, facts.seed, facts.run_dir
     # The room for the verdict is taken first and given back just before it is written.
     reserve = ArtifactReserve.take(run_dir, reserve_bytes(settings.databases, len(users)))
@@ -468,6 +490,9 @@ def _end_of_run(
     The oracle can take seconds; a run stopped by a signal must not wait for it to leave its
     artifacts. A signal while it runs skips it (:class:`VerificationSkipped`), recorded as such.
     """
+    from stress.observe.progress import format_results_block
+    from stress.oracle.verify import format_verification
+
     run_dir = facts.run_dir
     write_artifacts(run_dir, summary.document(), replay_doc)
     verdict = _verify(run_dir, replay_doc, signals, stream)
@@ -510,6 +535,8 @@ def _verify(
     run_dir: Path, replay_doc: dict[str, Any], signals: Interrupts, stream: TextIO
 ) -> Verification | VerificationSkipped:
     """The oracle's verdict, or the signal that skipped it."""
+    from stress.oracle.verify import verify_run
+
     try:
         with signals.verifying():
             # Said once a signal would skip it, so whoever reads it can act on it at once.

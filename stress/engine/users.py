@@ -23,6 +23,7 @@ from stress.clock import Clock, SystemClock
 from stress.controls import Controls, Flag
 from stress.engine.journal import ResumePoint, UserJournal
 from stress.engine.operations import OpResult, execute
+from stress.engine.userspec import UserSpec
 from stress.metadb import MetaDb, is_no_room
 from stress.observe.stats import (
     BACKPRESSURE_WAIT,
@@ -54,26 +55,9 @@ __all__ = [
 ]
 
 
-
 _LAST_OPS = 10
 _PAUSE_POLL_S = 0.05
 _HOW = {0: "", 1: " (substituted)", 2: " (skipped)"}
-
-
-@dataclass(frozen=True)
-class UserSpec:
-    user_id: int
-    user_class: str
-    database_idx: int
-    process_idx: int
-    #: Run exactly this many ops (replay) or at most this many (STRESS_MAX_OPS_PER_USER).
-    ops_limit: int | None = None
-    #: Replay: substitute exactly these op indexes and ignore the disk budget.
-    forced_substitutions: frozenset[int] | None = None
-    #: Replay: skip exactly these op indexes and ignore the latency limit.
-    forced_skips: frozenset[int] | None = None
-    #: Restart after a crash: continue from here instead of from op 0.
-    resume: ResumePoint | None = None
 
 
 @dataclass

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from stress.config import Settings
-from stress.plan.draws import Draws, arrival_seed_sequence
 from stress.summary import OpenLoopSection, RunStats
 
 __all__ = [
@@ -76,6 +75,10 @@ class ArrivalSchedule:
     """
 
     def __init__(self, global_seed: int, user_id: int, rate_per_s: float, position: int = 0):
+        # Imported here: the run reads this module (its summary section) before its first
+        # line, and the streams bring numpy.
+        from stress.plan.draws import Draws, arrival_seed_sequence
+
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s={rate_per_s} must be above 0")
         self._draws = Draws.resumed(arrival_seed_sequence(global_seed, user_id), position)

@@ -1,6 +1,6 @@
-"""Shared helpers of the fault tests: fake targets and lock holders, run flags.
+"""Shared test helpers: fake targets and lock holders, run flags.
 
-Not a test module: the tests import it by name (pytest puts this folder on ``sys.path``).
+Not a test module: the tests import it by name (tests/conftest.py's folder is on ``sys.path``).
 """
 
 from __future__ import annotations

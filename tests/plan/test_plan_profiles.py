@@ -28,7 +28,7 @@ from stress.plan.profiles import (
     load_profiles,
 )
 
-SHIPPED = Path(__file__).resolve().parent.parent / "profiles"
+SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
 # The ancestor's weights: bulk / single / select / aggregate / join / DDL.
 ANCESTOR = {

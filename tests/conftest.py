@@ -1,4 +1,4 @@
-"""Fixtures of the monitor tests: a clean environment."""
+"""Every test's base: a clean environment; shared helpers sit beside (tests/README.md)."""
 
 from __future__ import annotations
 

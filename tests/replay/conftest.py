@@ -1,21 +1,11 @@
-"""Fixtures of the engine tests: a clean environment and one shared process-mode run."""
+"""Fixtures of the replay tests: one shared process-mode run."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 from engine_helpers import run, small_settings
 
 from stress.engine.runner import RunOutcome
-
-
-@pytest.fixture(autouse=True)
-def _no_stress_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A STRESS_* variable of the caller's shell must not leak into a test."""
-    for name in list(os.environ):
-        if name.startswith("STRESS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from stress.replay.run import replay_run
 
-FIXTURES = sorted((Path(__file__).resolve().parent.parent / "replay").glob("*/replay.json"))
+FIXTURES = sorted((Path(__file__).resolve().parents[2] / "replay").glob("*/replay.json"))
 
 
 def test_fixtures_exist() -> None:

@@ -17,7 +17,7 @@ import pytest
 from monitor_helpers import run, small_settings
 
 from stress.artifacts import schema_errors
-from stress.engine import runner
+from stress.engine import coordinator as coordinator_module
 from stress.engine.coordinator import CoordinatorResult
 from stress.engine.journal import DIGEST_BYTES
 from stress.engine.messages import Stats, WorkerMessage
@@ -34,7 +34,7 @@ TARGET_USER = 0
 def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict[str, Any]:
     """Make the run SIGKILL ``user_id``'s worker once a report shows it past ``ops`` ops."""
     seen: dict[str, Any] = {}
-    real = runner.coordinate
+    real = coordinator_module.coordinate
 
     def coordinate(pool: WorkerPool, *args: Any, **kwargs: Any) -> CoordinatorResult:
         receive = pool.receive
@@ -64,7 +64,8 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict
         pool.receive = watching  # type: ignore[method-assign]
         return real(pool, *args[:-1], tick, **kwargs)
 
-    monkeypatch.setattr(runner, "coordinate", coordinate)
+    # The runner imports coordinate() when the run starts, so patch it where it lives.
+    monkeypatch.setattr(coordinator_module, "coordinate", coordinate)
     return seen
 
 

@@ -1,6 +1,6 @@
-"""Shared helpers of the engine tests: small runs, plan regeneration, replay-file edits.
+"""Shared test helpers: small runs, plan regeneration, replay-file edits.
 
-Not a test module: the tests import it by name (pytest puts this folder on ``sys.path``).
+Not a test module: the tests import it by name (tests/conftest.py's folder is on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from stress.plan.profiles import Profile
 from stress.plan.workload import PlanLimits, PlannedOp, UserPlan
 from stress.replay.run import profile_from_dict
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 #: A small, fast run: tiny batches, think times of at most 1 ms, progress every 0.2 s.
 BASE_CONFIG: dict[str, Any] = {

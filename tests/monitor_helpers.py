@@ -1,6 +1,6 @@
-"""Shared helpers of the monitor tests: a fake clock, made-up samples, a stub store, runs.
+"""Shared test helpers: a fake clock, made-up samples, a stub store, runs.
 
-Not a test module: the tests import it by name (pytest puts this folder on ``sys.path``).
+Not a test module: the tests import it by name (tests/conftest.py's folder is on ``sys.path``).
 """
 
 from __future__ import annotations
