@@ -21,6 +21,7 @@ if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py chec
     from stress.engine.runner import RunOutcome, run_simulation
     from stress.errors import ConfigError, ProfileError, ReplayError, ReplayFormatError, StressError
     from stress.observe.stats import StatsAggregator, StatsRecorder
+    from stress.outcomes import StopReason
     from stress.plan.profiles import OpKind, Profile, load_profile, load_profiles
     from stress.plan.workload import PlannedOp, UserPlan
     from stress.replay.run import ReplayVerdict, replay_run
@@ -39,6 +40,7 @@ __all__ = [
     "Settings",
     "StatsAggregator",
     "StatsRecorder",
+    "StopReason",
     "StressError",
     "UserPlan",
     "load_profile",
@@ -68,6 +70,7 @@ _SOURCES = {
     "StressError": "stress.errors",
     "StatsAggregator": "stress.observe.stats",
     "StatsRecorder": "stress.observe.stats",
+    "StopReason": "stress.outcomes",
     "OpKind": "stress.plan.profiles",
     "Profile": "stress.plan.profiles",
     "load_profile": "stress.plan.profiles",

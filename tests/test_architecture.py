@@ -65,6 +65,30 @@ def test_no_folder_imports_one_that_imports_it_back() -> None:
         raise AssertionError(f"an import cycle between folders: {error.args[1]}") from None
 
 
+def layers(graph: dict[str, set[str]]) -> dict[str, int]:
+    """Each node's layer: 1 + the highest layer of what it imports (1 = imports nothing)."""
+    found: dict[str, int] = {}
+
+    def layer(node: str) -> int:
+        if node not in found:
+            found[node] = 1 + max((layer(target) for target in graph.get(node, ())), default=0)
+        return found[node]
+
+    for node in graph:
+        layer(node)
+    return found
+
+
+def test_the_layers_run_from_the_store_up_to_the_command_line() -> None:
+    """``pytest tests/test_architecture.py -s`` prints the layers, top first."""
+    found = layers(folder_graph())
+    for number in sorted(set(found.values()), reverse=True):
+        print(number, " ".join(sorted(node for node, at in found.items() if at == number)))
+    assert found["metadb"] == 1
+    assert found["cli"] == max(found.values())
+    assert found["engine"] > max(found["plan"], found["oracle"], found["observe"])
+
+
 def test_the_store_under_test_knows_nothing_of_the_simulator() -> None:
     assert folder_graph()["metadb"] == set()
 
