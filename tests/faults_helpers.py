@@ -11,18 +11,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine_helpers import BASE_CONFIG as BASE_RUN
+
 from stress.cli.main import main
 
-#: A small, fast run: tiny batches, think times of at most 1 ms, a CPU budget no test
-#: machine reaches (a backpressure pause would only slow the faults down).
+#: The shared base run (:data:`engine_helpers.BASE_CONFIG`) as ``stress run`` flags, with a
+#: seed and users of its own, progress every 0.5 s and a CPU budget no test machine reaches
+#: (a backpressure pause would only slow the faults down).
 BASE_FLAGS: dict[str, str] = {
+    **{name.replace("_", "-"): str(value) for name, value in BASE_RUN.items()},
     "seed": "5150",
     "users": "inserter=2,mixed=2",
-    "databases": "2",
-    "think-min-ms": "0",
-    "think-max-ms": "1",
-    "batch-min": "1",
-    "batch-max": "50",
     "log-interval": "0.5",
     "max-cpu-percent": "100000",
 }

@@ -9,6 +9,8 @@ import io
 from pathlib import Path
 from typing import Any, cast
 
+from engine_helpers import BASE_CONFIG as BASE_RUN
+
 from stress.config import DEFAULT_PROFILE_DIR, Settings, settings_from_dict
 from stress.controls import Flag
 from stress.engine.operations import OpResult
@@ -20,20 +22,9 @@ from stress.plan.workload import PlanLimits, PlannedOp
 
 MB = 1024 * 1024
 
-#: A small, fast run: tiny batches, think times of at most 1 ms, a CPU budget no test
-#: machine reaches (tests about CPU backpressure set their own).
-BASE_CONFIG: dict[str, Any] = {
-    "seed": 4242,
-    "users": "inserter=1,query=1,mixed=2",
-    "databases": 2,
-    "processes": 0,
-    "think_min_ms": 0,
-    "think_max_ms": 1,
-    "batch_min": 1,
-    "batch_max": 50,
-    "log_interval": 0.2,
-    "max_cpu_percent": 100_000,
-}
+#: The shared base run (:data:`engine_helpers.BASE_CONFIG`) with a seed of its own and a CPU
+#: budget no test machine reaches (tests about CPU backpressure set their own).
+BASE_CONFIG: dict[str, Any] = {**BASE_RUN, "seed": 4242, "max_cpu_percent": 100_000}
 
 LIMITS = PlanLimits(1, 50, 0.0, 1.0, 3)
 

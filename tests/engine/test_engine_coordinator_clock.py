@@ -10,7 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from stress.controls import Controls, Flag
+from monitor_helpers import FakeClock
+
+from stress.controls import Controls
 from stress.engine.coordinator import READY_TIMEOUT_S, CoordinatorResult, RunClock, coordinate
 from stress.engine.messages import Crashed, Done, Ready, Stats, WorkerMessage
 from stress.engine.pool import STOP_GRACE_S
@@ -21,18 +23,6 @@ from stress.outcomes import StopReason
 
 _START = 1000.0
 _GIVE_UP_S = 3600.0
-
-
-class _FakeClock:
-    def __init__(self) -> None:
-        self.t = _START
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, flag: Flag, seconds: float) -> bool:
-        self.t += max(seconds, 0.0)
-        return flag.is_set()
 
 
 @dataclass
@@ -59,7 +49,7 @@ class _Worker:
 class _ScriptedPool:
     """Worker processes in fake time: a receive moves the clock by its timeout."""
 
-    clock: _FakeClock
+    clock: FakeClock
     workers: list[_Worker]
     controls: Controls = field(
         default_factory=lambda: Controls(
@@ -121,7 +111,7 @@ class _ScriptedPool:
 def _run(
     workers: list[_Worker], duration_s: float, progress: ProgressReporter | None = None
 ) -> tuple[CoordinatorResult, _ScriptedPool]:
-    clock = _FakeClock()
+    clock = FakeClock(_START)
     pool = _ScriptedPool(clock, workers)
     reporter = progress or ProgressReporter(io.StringIO(), duration_s, None, is_tty=False)
     result = coordinate(
@@ -181,7 +171,7 @@ def test_workers_that_do_not_stop_are_given_up_on_after_the_grace() -> None:
 def test_the_progress_line_repaints_on_the_coordinators_clock() -> None:
     """Each log interval of fake time repaints the terminal line. On real time the whole run
     takes milliseconds, so the repaint throttle (0.1 s) would hold every update back."""
-    stream, shared = io.StringIO(), _FakeClock()
+    stream, shared = io.StringIO(), FakeClock(_START)
     reporter = ProgressReporter(stream, 20.0, None, is_tty=True, clock=shared)
     pool = _ScriptedPool(shared, [_Worker()])
     coordinate(

@@ -7,7 +7,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from stress.controls import Flag, thread_controls
+from monitor_helpers import FakeClock
+
+from stress.controls import thread_controls
 from stress.engine.coordinator import RunClock, coordinate
 from stress.engine.messages import Done, Stats, WorkerMessage
 from stress.engine.stall import StalledUser, StallWatchdog
@@ -47,18 +49,6 @@ def test_time_under_backpressure_does_not_count() -> None:
     assert watchdog.observe(80.5, {0: 1}, paused=False) == 30.5
 
 
-class _FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, flag: Flag, seconds: float) -> bool:
-        self.t += max(seconds, 0.0)
-        return flag.is_set()
-
-
 @dataclass
 class _Spec:
     worker_idx: int
@@ -69,7 +59,7 @@ class _Spec:
 class _FakePool:
     """One worker of two users; each reports an op a second until ``progress_until`` s."""
 
-    clock: _FakeClock
+    clock: FakeClock
     progress_until: float
     specs: list[_Spec] = field(default_factory=list)
     controls: Any = field(default_factory=thread_controls)
@@ -107,7 +97,7 @@ class _FakePool:
 
 
 def _coordinate(progress_until: float, duration_s: float, bound_s: float | None) -> Any:
-    clock = _FakeClock()
+    clock = FakeClock()
     pool = _FakePool(clock, progress_until)
     reporter = ProgressReporter(io.StringIO(), duration_s, None, is_tty=False)
     run_clock = RunClock(duration_s, 5.0, bound_s)
