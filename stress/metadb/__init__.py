@@ -14,8 +14,10 @@ import typing
 if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py checks both agree
     from stress.metadb.analytics import ANALYTICS, AnalyticsQuery
     from stress.metadb.engines import (
+        CONNECTION_MODES,
         ENGINES,
         ERROR_CLASSES,
+        ConnectionMode,
         EngineName,
         engine_version,
         is_no_room,
@@ -43,9 +45,7 @@ if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py chec
     )
     from stress.metadb.spool_replay import SpoolReplayResult, replay_spool
     from stress.metadb.store import (
-        CONNECTION_MODES,
         BatchOutcome,
-        ConnectionMode,
         MetaDb,
         QueryResult,
         StoreOptions,
@@ -134,9 +134,9 @@ _SOURCES = {
     "spool_stats": "stress.metadb.spool",
     "SpoolReplayResult": "stress.metadb.spool_replay",
     "replay_spool": "stress.metadb.spool_replay",
-    "CONNECTION_MODES": "stress.metadb.store",
+    "CONNECTION_MODES": "stress.metadb.engines",
     "BatchOutcome": "stress.metadb.store",
-    "ConnectionMode": "stress.metadb.store",
+    "ConnectionMode": "stress.metadb.engines",
     "MetaDb": "stress.metadb.store",
     "QueryResult": "stress.metadb.store",
     "StoreOptions": "stress.metadb.store",

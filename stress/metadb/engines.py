@@ -24,9 +24,11 @@ from stress.metadb.errors import EngineUnavailableError
 
 __all__ = [
     "CONNECTION_CACHE_KIB",
+    "CONNECTION_MODES",
     "ENGINES",
     "ERROR_CLASSES",
     "Connection",
+    "ConnectionMode",
     "EngineName",
     "Interrupted",
     "classify_failure",
@@ -45,6 +47,10 @@ CONNECTION_CACHE_KIB = 2000
 #: The engines, declared here once: settings, benches and tools import them.
 EngineName = Literal["sqlite", "turso"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+#: How a store handle holds its connection: a fresh one per operation (the original's shape)
+#: or one kept open; declared here, beside the engines, so reading the vocabulary is light.
+ConnectionMode = Literal["per-op", "long-lived"]
+CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
 
 #: Classes a store-side failure is sorted into (the spool and every counter use these).
 ERROR_CLASSES: tuple[str, ...] = (

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -26,6 +26,7 @@ from stress.metadb import maintenance, spool
 from stress.metadb.analytics import ANALYTICS, snapshot_rows
 from stress.metadb.engines import (
     Connection,
+    ConnectionMode,
     ConnectOptions,
     EngineName,
     Interrupted,
@@ -48,7 +49,6 @@ from stress.metadb.writers import TableWriters
 
 __all__ = [
     "BatchOutcome",
-    "ConnectionMode",
     "MetaDb",
     "QueryResult",
     "StoreOptions",
@@ -58,8 +58,6 @@ __all__ = [
 ]
 
 #: The connection modes, declared here once: settings, benches and tools import them.
-ConnectionMode = Literal["per-op", "long-lived"]
-CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
 WriteStatus = Literal["persisted", "spooled", "failed"]
 T = TypeVar("T")
 
