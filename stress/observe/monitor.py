@@ -134,8 +134,12 @@ def disk_usage(places: Iterable[DatabasePlace]) -> tuple[int, tuple[int, ...]]:
 class PsutilSampler:
     """Samples the real process tree with psutil.
 
-    ``workers()`` gives the pid of each live worker process by index; CPU is measured from
-    each process's user + system time between two samples of ``clock``.
+    ``workers()`` gives the pid of each live worker process by index. CPU is each process's
+    user + system time between two of its readings, over the ``clock`` time between them,
+    each reading timed right after it is taken: the sampler is a thread of a busy process,
+    and a pause for the GIL between a timestamp and the reads it stands for once made two
+    cores read as 547%. The sum is capped at ``100 x cores``; only the kernel's clock-tick
+    granularity (10 ms a process) can still push it past that.
     """
 
     def __init__(
@@ -150,15 +154,15 @@ class PsutilSampler:
         self._me = psutil.Process()
         self._known: dict[int, psutil.Process] = {}
         self._helpers: list[int] = []
-        self._cpu_before: dict[int, float] = {}
-        self._last_t: float | None = None
+        #: pid -> (clock time, CPU seconds) of its last reading.
+        self._cpu_before: dict[int, tuple[float, float]] = {}
+        self._ceiling = 100.0 * (psutil.cpu_count() or 1)
         self._count = 0
 
     def sample(self) -> ResourceSample:
-        now = self._clock.now()
         rss: dict[str, int] = {}
         peaks: dict[str, int] = {}
-        cpu_now: dict[int, float] = {}
+        cpu_now: dict[int, tuple[float, float]] = {}
         for label, pid in self._tree():
             try:
                 # The same Process object each time: psutil checks it is still that process.
@@ -168,10 +172,10 @@ class PsutilSampler:
             except psutil.Error:  # ended since it was listed
                 self._known.pop(pid, None)
                 continue
+            cpu_now[pid] = (self._clock.now(), times.user + times.system)
             rss[label] = rss.get(label, 0) + memory
             peaks[label] = peaks.get(label, 0) + (peak_rss_bytes(pid) or memory)
-            cpu_now[pid] = times.user + times.system
-        cpu = self._cpu_percent(now, cpu_now)
+        cpu = self._cpu_percent(cpu_now)
         disk, wal = disk_usage(self._places)
         return ResourceSample(rss, cpu, os.getloadavg()[0], disk, wal, peaks)
 
@@ -190,16 +194,22 @@ class PsutilSampler:
         tree += [(HELPERS, pid) for pid in self._helpers]
         return tree
 
-    def _cpu_percent(self, now: float, cpu_now: dict[int, float]) -> float | None:
-        # A process first seen now started since the last sample (or is a helper just found,
-        # nearly idle): all its CPU time counts.
-        used = sum(seconds - self._cpu_before.get(pid, 0.0) for pid, seconds in cpu_now.items())
-        last_t, self._last_t, self._cpu_before = self._last_t, now, cpu_now
+    def _cpu_percent(self, cpu_now: dict[int, tuple[float, float]]) -> float | None:
+        """Percent of one core used by the tree since each process's last reading.
+
+        A process seen for the first time (a worker just restarted, a helper just found) only
+        sets its baseline: its CPU before now belongs to no interval of ours.
+        """
+        rate, measured = 0.0, False
+        for pid, (t, cpu_s) in cpu_now.items():
+            before = self._cpu_before.get(pid)
+            if before is not None and t > before[0]:
+                rate += max(cpu_s - before[1], 0.0) / (t - before[0])
+                measured = True
+        self._cpu_before = cpu_now
         for pid in set(self._known) - set(cpu_now):
             del self._known[pid]
-        if last_t is None or now <= last_t:
-            return None
-        return max(used, 0.0) / (now - last_t) * 100.0
+        return min(rate * 100.0, self._ceiling) if measured else None
 
 
 class ResourceTimeline:

@@ -79,3 +79,43 @@ def test_a_worker_that_ended_is_left_out_not_an_error(tmp_path: Path) -> None:
     place = _place(tmp_path, 0, {})
     sampler = PsutilSampler((place,), lambda: {0: child.pid}, FakeClock())
     assert "worker-0" not in sampler.sample().rss_bytes
+
+
+@pytest.mark.slow
+def test_cpu_of_a_busy_child_reads_one_core_even_when_the_sampler_is_held_up(
+    tmp_path: Path,
+) -> None:
+    """Issue 15, item 6: a real busy child, timed by the real clock, read as about one core.
+
+    The sampler runs in a busy process; a pause (for the GIL, here a sleep in the worker
+    lookup) between a sample's timestamp and its reads once stretched one interval's CPU over
+    another's time: 250% and 40% alternately for a child using exactly one core.
+    """
+    import time
+
+    from stress.clock import SystemClock
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    calls = 0
+
+    def workers_held_up_every_other_call() -> dict[int, int]:
+        nonlocal calls
+        calls += 1
+        if calls % 2 == 0:
+            time.sleep(0.15)  # the sampler held up between its timestamp and its reads
+        return {0: busy.pid}
+
+    try:
+        place = _place(tmp_path, 0, {})
+        sampler = PsutilSampler((place,), workers_held_up_every_other_call, SystemClock())
+        readings = []
+        for _ in range(9):
+            readings.append(sampler.sample().cpu_percent)
+            time.sleep(0.1)
+    finally:
+        busy.kill()
+        busy.wait()
+    measured = [value for value in readings[1:] if value is not None]
+    assert len(measured) == 8, readings
+    # One core busy, the sampler's own process nearly idle: about 100 each time.
+    assert all(50 <= value <= 130 for value in measured), readings
