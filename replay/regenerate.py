@@ -1,7 +1,7 @@
 """Regenerate the replay fixtures under replay/ after a deliberate change to plan generation.
 
 Run from the repository root: ``python replay/regenerate.py``. Bump PLAN_FORMAT_VERSION in
-stress/workload.py first; the tests re-run every fixture here and require exact digests.
+stress/plan/workload.py first; the tests re-run every fixture here and require exact digests.
 Each fixture is a folder holding ``replay.json`` and the per-op digests it points to.
 """
 
@@ -48,7 +48,11 @@ FIXTURES: dict[str, dict[str, object]] = {
 
 def regenerate(name: str, config: dict[str, object]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_from_dict({**config, "output_dir": str(Path(tmp) / "run")})
+        # The repository's profiles by a relative path: a fixture must not carry the path of
+        # the machine that made it (the profiles themselves are copied into the file).
+        settings = settings_from_dict(
+            {**config, "output_dir": str(Path(tmp) / "run"), "profile_dir": "profiles"}
+        )
         outcome = run_simulation(settings, out=io.StringIO())
         if outcome.exit_code != 0:
             raise SystemExit(f"{name}: the run itself failed (exit {outcome.exit_code})")
