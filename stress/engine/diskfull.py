@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stress.errors import DiskFullError
-from stress.metadb import EngineError, is_no_room
+from stress.metadb import DISK_FULL, EngineError, is_no_room
 
 __all__ = [
     "RESERVE_NAME",
@@ -101,7 +101,7 @@ def refuse_on_full_disk(run_dir: Path, doing: str, reserve: ArtifactReserve) -> 
     try:
         yield
     except (EngineError, OSError) as exc:
-        full = exc.error_class == "disk_full" if isinstance(exc, EngineError) else is_no_room(exc)
+        full = exc.error_class == DISK_FULL if isinstance(exc, EngineError) else is_no_room(exc)
         if not full:
             raise
         reserve.release()

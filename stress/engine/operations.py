@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stress.metadb import BatchOutcome, EngineError, MetaDb, WriteOutcome
-from stress.observe.stats import DISK_FULL, INTERRUPTED
+from stress.metadb import DISK_FULL, INTERRUPTED, BatchOutcome, EngineError, MetaDb, WriteOutcome
 from stress.plan.profiles import OpKind
 from stress.plan.workload import PlannedOp
 

@@ -24,10 +24,9 @@ from stress.controls import Controls, Flag
 from stress.engine.journal import ResumePoint, UserJournal
 from stress.engine.operations import OpResult, execute
 from stress.engine.userspec import UserSpec
-from stress.metadb import MetaDb, is_no_room
+from stress.metadb import DISK_FULL, MetaDb, is_no_room
 from stress.observe.stats import (
     BACKPRESSURE_WAIT,
-    DISK_FULL,
     SCHEDULE_LAG,
     SERVICE,
     STORE_ERROR_COUNTER,
@@ -271,7 +270,7 @@ class UserRunner:
         if result.interrupted:
             # Cut short by the stop, rolled back: not one of the ops run (as if the stop had
             # come before it), so the replay stops before it too. Its rows are in the ledger
-            # and the spool; its time says nothing about the store.
+            # as failed, not in the spool; its time says nothing about the store.
             self.result.interrupted += 1
             return
         self._record(kind, result, (started, ended), due)

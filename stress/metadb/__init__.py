@@ -15,8 +15,10 @@ if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py chec
     from stress.metadb.analytics import ANALYTICS, AnalyticsQuery
     from stress.metadb.engines import (
         CONNECTION_MODES,
+        DISK_FULL,
         ENGINES,
         ERROR_CLASSES,
+        INTERRUPTED,
         ConnectionMode,
         EngineName,
         engine_version,
@@ -56,9 +58,11 @@ if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py chec
 __all__ = [
     "ANALYTICS",
     "CONNECTION_MODES",
+    "DISK_FULL",
     "ENGINES",
     "ERROR_CLASSES",
     "ID_STRATEGIES",
+    "INTERRUPTED",
     "JSON_TABLES",
     "RECORD_MODELS",
     "SCHEMA_VERSION",
@@ -135,6 +139,8 @@ _SOURCES = {
     "SpoolReplayResult": "stress.metadb.spool_replay",
     "replay_spool": "stress.metadb.spool_replay",
     "CONNECTION_MODES": "stress.metadb.engines",
+    "DISK_FULL": "stress.metadb.engines",
+    "INTERRUPTED": "stress.metadb.engines",
     "BatchOutcome": "stress.metadb.store",
     "ConnectionMode": "stress.metadb.engines",
     "MetaDb": "stress.metadb.store",

@@ -25,8 +25,10 @@ from stress.metadb.errors import EngineUnavailableError
 __all__ = [
     "CONNECTION_CACHE_KIB",
     "CONNECTION_MODES",
+    "DISK_FULL",
     "ENGINES",
     "ERROR_CLASSES",
+    "INTERRUPTED",
     "Connection",
     "ConnectionMode",
     "EngineName",
@@ -52,16 +54,20 @@ ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 ConnectionMode = Literal["per-op", "long-lived"]
 CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
 
+#: The class of a write the disk (or the spool behind it) had no room for.
+DISK_FULL = "disk_full"
+#: The class of an operation stopped by :meth:`MetaDb.interrupt` (the run's deadline).
+INTERRUPTED = "interrupted"
 #: Classes a store-side failure is sorted into (the spool and every counter use these).
 ERROR_CLASSES: tuple[str, ...] = (
     "lock_timeout",  # the write lock stayed held past the busy timeout
     "busy",  # SQLITE_BUSY without waiting out the timeout (snapshot conflict, zero timeout)
-    "disk_full",
+    DISK_FULL,
     "io_error",
     "read_only",
     "engine_refused",  # the engine will not do this at all (turso: a second process)
     "corrupt",
-    "interrupted",  # stopped by MetaDb.interrupt() (the run's deadline); rolled back
+    INTERRUPTED,  # rolled back
     "other",
 )
 
@@ -71,7 +77,7 @@ class Interrupted(Exception):
     interrupt (an engine interrupts only the statement running at that moment)."""
 
     def __init__(self) -> None:
-        super().__init__("interrupted")
+        super().__init__(INTERRUPTED)
 
 
 class Cursor(Protocol):
@@ -231,10 +237,10 @@ def classify_failure(
     folder) has less than :data:`DISK_FULL_BELOW_BYTES` free counts as ``disk_full`` too.
     """
     if is_no_room(exc):
-        return "disk_full"
+        return DISK_FULL
     error_class = _classify_message(exc, waited_ms, busy_timeout_ms)
     if error_class == "io_error" and folder is not None and _nearly_full(folder):
-        return "disk_full"
+        return DISK_FULL
     return error_class
 
 
@@ -255,14 +261,14 @@ def _nearly_full(folder: Path) -> bool:
 
 def _classify_message(exc: BaseException, waited_ms: float, busy_timeout_ms: int) -> str:
     message = str(exc).lower()
-    if message == "interrupted" or "interrupted" in message.split(":")[0]:
-        return "interrupted"
+    if INTERRUPTED in message.split(":")[0]:
+        return INTERRUPTED
     if "locked by another process" in message or "locking error" in message:
         return "engine_refused"
     if "database is locked" in message or "database is busy" in message or "busy" in message:
         return "lock_timeout" if waited_ms >= 0.9 * busy_timeout_ms else "busy"
-    if "disk is full" in message or "database or disk is full" in message:
-        return "disk_full"
+    if "disk is full" in message:
+        return DISK_FULL
     if "readonly" in message or "read-only" in message or "query_only" in message:
         return "read_only"
     if "malformed" in message or "not a database" in message:

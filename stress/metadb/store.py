@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +26,8 @@ import orjson
 from stress.metadb import maintenance, spool
 from stress.metadb.analytics import ANALYTICS, snapshot_rows
 from stress.metadb.engines import (
+    DISK_FULL,
+    INTERRUPTED,
     Connection,
     ConnectionMode,
     ConnectOptions,
@@ -57,15 +60,12 @@ __all__ = [
     "transact",
 ]
 
-#: The connection modes, declared here once: settings, benches and tools import them.
 WriteStatus = Literal["persisted", "spooled", "failed"]
 T = TypeVar("T")
 
 _INSERT_AUTO = {t: f"INSERT INTO {t} (row_json) VALUES (?)" for t in JSON_TABLES}
 _INSERT_WITH_ID = {t: f"INSERT INTO {t} (id, row_json) VALUES (?, ?)" for t in JSON_TABLES}
 _MAX_ID = {t: f"SELECT coalesce(max(id), 0) FROM {t}" for t in JSON_TABLES}
-#: The error class of a write its caller interrupted (:meth:`MetaDb.interrupt`).
-INTERRUPTED = "interrupted"
 #: Rows inserted per statement batch; between two, an interrupted write stops (the engine
 #: itself interrupts only the statement running at that instant, and each row is one).
 _INTERRUPT_CHUNK = 2000
@@ -400,18 +400,18 @@ class MetaDb(TableWriters):
             return (int(conn.execute(_INSERT_AUTO[table], (row_jsons[0],)).lastrowid),)
         if reserved is not None:
             ids = tuple(reserved)
-            params: list[tuple[Any, ...]] = list(zip(ids, row_jsons, strict=True))
+            params: Iterator[tuple[Any, ...]] = zip(ids, row_jsons, strict=True)
             sql = _INSERT_WITH_ID[table]
         else:
             # Inside our write transaction nobody else inserts, and SQLite gives each new row
             # max(id) + 1, so the batch's ids are the run that follows the current maximum.
             base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
             ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
-            params = [(row_json,) for row_json in row_jsons]
+            params = ((row_json,) for row_json in row_jsons)
             sql = _INSERT_AUTO[table]
-        for start in range(0, len(params), _INTERRUPT_CHUNK):
+        while chunk := list(islice(params, _INTERRUPT_CHUNK)):
             self._check_interrupt()
-            conn.executemany(sql, params[start : start + _INTERRUPT_CHUNK])
+            conn.executemany(sql, chunk)
         return ids
 
     def _spool(
@@ -425,7 +425,7 @@ class MetaDb(TableWriters):
         try:
             spool.append_entries(self.home, entries, self.options.engine)
         except OSError as spool_exc:
-            error_class = "disk_full" if is_no_room(spool_exc) else error.error_class
+            error_class = DISK_FULL if is_no_room(spool_exc) else error.error_class
             reason = f"{error.message}; spool append failed too: {spool_exc}"
             return "failed", reason, error_class
         return "spooled", error.message, error.error_class

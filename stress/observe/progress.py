@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from stress.clock import Clock, SystemClock
+from stress.metadb import INTERRUPTED
 from stress.observe.memory import format_peak_memory
 from stress.observe.stats import (
     ERROR_CLASSES,
-    INTERRUPTED,
     SCHEDULE_LAG,
     STORE_ERROR_COUNTER,
     LiveFigures,

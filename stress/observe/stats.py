@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from stress.metadb.engines import DISK_FULL
 from stress.summary import MAX_ERROR_MESSAGES, ErrorEntry, Percentiles, RunStats, TimelineEntry
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 #: The classes every recorded error belongs to; ``results["errors_by_class"]`` has all of them.
-ERROR_CLASSES = ("lock_timeout", "busy", "spooled", "disk_full", "integrity", "engine", "other")
+ERROR_CLASSES = ("lock_timeout", "busy", "spooled", DISK_FULL, "integrity", "engine", "other")
 
 #: The metric of an operation's end-to-end latency; other metrics (``"service"``,
 #: ``"schedule_lag"``, ...) are reported under ``results["metrics"]``.
@@ -55,10 +56,6 @@ BACKPRESSURE_WAIT = "backpressure_wait"
 #: Prefix of the counters (``results["counters"]``) of failed ops by the store's own error
 #: class, e.g. ``store_error.engine_refused``: what is behind a ``spooled`` or ``engine`` error.
 STORE_ERROR_COUNTER = "store_error."
-#: The store's error class of an operation stopped by the run's deadline (``MetaDb.interrupt``).
-INTERRUPTED = "interrupted"
-#: The error class of an op the store could not do, or could not even spool, for want of room.
-DISK_FULL = "disk_full"
 
 #: Largest trackable value, in microseconds (one hour); larger values are clamped to it.
 HIGHEST_MICROS = 3_600_000_000
