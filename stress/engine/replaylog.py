@@ -45,17 +45,10 @@ def _op_digests(user_id: int) -> str:
 
 
 def _running_entry(spec: UserSpec, reported: UserProgress | None) -> dict[str, Any]:
-    return {
-        "user_id": spec.user_id,
-        "class": spec.user_class,
-        "database_idx": spec.database_idx,
-        "process_idx": spec.process_idx,
-        "ops_executed": reported.ops_executed if reported is not None else 0,
-        "plan_digest": None,
-        "substitutions": [],
-        "skipped": [],
-        "op_digests": _op_digests(spec.user_id),
-    }
+    """A user still running: its last reported op count, and no digest yet."""
+    ops = reported.ops_executed if reported is not None else 0
+    so_far = UserResult(spec.user_id, spec.user_class, spec.database_idx, spec.process_idx, ops)
+    return {**user_entry(so_far), "plan_digest": None}
 
 
 class ReplayLog:
