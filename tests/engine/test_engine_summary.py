@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -86,4 +87,28 @@ def test_verify_of_a_damaged_replay_file_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith(f"ReplayFormatError: {run_dir / 'replay.json'}"), err
     assert said in err, err
+    assert not (run_dir / "verification.json").exists()
+
+
+def test_verify_of_a_run_on_read_only_media_prints_its_verdict(
+    process_run: RunOutcome, tmp_path: Path
+) -> None:
+    """A run folder kept read-only (an archive, a CI artifact) is still checked: the verdict
+    is printed and stands; only verification.json is reported as not written."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(process_run.run_dir, run_dir)
+    mounted = subprocess.run(["mount", "--bind", str(run_dir), str(run_dir)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("bind mount refused (needs root)")
+    try:
+        remount = ["mount", "-o", "remount,bind,ro", str(run_dir)]
+        if subprocess.run(remount, check=False).returncode != 0:
+            pytest.skip("read-only remount refused")
+        out = io.StringIO()
+        assert main(["verify", str(run_dir)], out=out) == 0
+    finally:
+        subprocess.run(["umount", str(run_dir)], check=True)
+    text = out.getvalue()
+    assert "not written: " in text and "Read-only file system" in text, text
+    assert "missing" in text, text
     assert not (run_dir / "verification.json").exists()
