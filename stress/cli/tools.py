@@ -74,7 +74,8 @@ def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as error:
         # A run folder kept on read-only media (an archive, a CI artifact mount) can still be
         # checked: the verdict above stands; only its file could not be written.
-        print(f"not written: {target}: {error.strerror or error} (the verdict above stands)", file=out)
+        reason = error.strerror or str(error)
+        print(f"not written: {target}: {reason} (the verdict above stands)", file=out)
     else:
         print(f"written: {target}", file=out)
     return 0 if result.ok else 1
