@@ -25,6 +25,7 @@ __all__ = [
     "MutantArg",
     "MutantSpec",
     "apply_mutant",
+    "caught_by",
     "mutant_class",
     "mutant_grammar",
     "parse_mutant",
@@ -37,9 +38,13 @@ def mutant_class(name: str) -> type[MutantStore]:
     return mutant
 
 
-def apply_mutant(
-    store: MetaDb, spec: MutantSpec | None, seed: np.random.SeedSequence
-) -> MetaDb:
+def caught_by(name: str) -> str:
+    """The oracle check that must catch mutant ``name`` (its module's ``CAUGHT_BY``)."""
+    check: str = importlib.import_module(module_of(name)).CAUGHT_BY
+    return check
+
+
+def apply_mutant(store: MetaDb, spec: MutantSpec | None, seed: np.random.SeedSequence) -> MetaDb:
     """``store`` itself without a mutant, else the mutant over the same file and options."""
     if spec is None:
         return store

@@ -14,8 +14,9 @@ from typing import Any
 
 from stress.metadb import BatchOutcome, Record
 from stress.mutants.base import MutantStore
+from stress.signature import Check
 
-__all__ = ["MUTANT", "AckBeforeCommit"]
+__all__ = ["CAUGHT_BY", "MUTANT", "AckBeforeCommit"]
 
 
 class AckBeforeCommit(MutantStore):
@@ -30,3 +31,5 @@ class AckBeforeCommit(MutantStore):
 
 
 MUTANT = AckBeforeCommit
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = Check.MISSING

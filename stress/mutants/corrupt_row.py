@@ -15,8 +15,9 @@ import orjson
 
 from stress.metadb import Record, WriteOutcome
 from stress.mutants.base import MutantStore
+from stress.signature import Check
 
-__all__ = ["MUTANT", "CorruptRow"]
+__all__ = ["CAUGHT_BY", "MUTANT", "CorruptRow"]
 
 
 def _altered(row_json: str) -> str:
@@ -46,3 +47,5 @@ class CorruptRow(MutantStore):
 
 
 MUTANT = CorruptRow
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = Check.CHANGED

@@ -14,8 +14,9 @@ from typing import Any
 
 from stress.metadb import BatchOutcome, Record, WriteOutcome
 from stress.mutants.base import MutantStore, row_json_of
+from stress.signature import Check
 
-__all__ = ["MUTANT", "DropWrite"]
+__all__ = ["CAUGHT_BY", "MUTANT", "DropWrite"]
 
 
 class DropWrite(MutantStore):
@@ -34,3 +35,5 @@ class DropWrite(MutantStore):
 
 
 MUTANT = DropWrite
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = Check.MISSING

@@ -12,8 +12,9 @@ from typing import Any
 
 from stress.metadb import Record, WriteOutcome
 from stress.mutants.base import MutantStore
+from stress.signature import Check
 
-__all__ = ["MUTANT", "PhantomRow"]
+__all__ = ["CAUGHT_BY", "MUTANT", "PhantomRow"]
 
 
 class PhantomRow(MutantStore):
@@ -26,3 +27,5 @@ class PhantomRow(MutantStore):
 
 
 MUTANT = PhantomRow
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = Check.UNACCOUNTED

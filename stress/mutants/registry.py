@@ -1,7 +1,8 @@
 """Every store mutant by name: one line each.
 
 A mutant named ``drop-write`` lives in the module ``stress.mutants.drop_write``, whose
-``MUTANT`` is its store class; the line below says what argument it takes. Adding a mutant is
+``MUTANT`` is its store class (a :class:`~stress.mutants.base.MutantStore`) and ``CAUGHT_BY``
+the oracle check that must catch it; the line below says what argument it takes. Adding a mutant is
 one module and one line here. Modules are imported only when their mutant is used, so reading
 the names (the settings model validates ``STRESS_MUTANT`` with them) loads no store.
 """

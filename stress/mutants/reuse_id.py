@@ -18,8 +18,9 @@ import numpy as np
 from stress.metadb import MetaDb, Record, WriteOutcome
 from stress.mutants.base import MutantStore
 from stress.mutants.spec import MutantSpec
+from stress.signature import invariant_check
 
-__all__ = ["MUTANT", "ReuseId"]
+__all__ = ["CAUGHT_BY", "MUTANT", "ReuseId"]
 
 
 class ReuseId(MutantStore):
@@ -41,3 +42,5 @@ class ReuseId(MutantStore):
 
 
 MUTANT = ReuseId
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = invariant_check("unique-ids")

@@ -15,8 +15,9 @@ from typing import Any
 from stress.metadb import Record, WriteOutcome, spool_path
 from stress.metadb.spool import SpoolEntry
 from stress.mutants.base import MutantStore, row_json_of
+from stress.signature import invariant_check
 
-__all__ = ["MUTANT", "TornSpool"]
+__all__ = ["CAUGHT_BY", "MUTANT", "TornSpool"]
 
 #: The error class the torn line claims (a store that was busy, the common cause of spooling).
 _CLAIMED_CLASS = "busy"
@@ -38,3 +39,5 @@ class TornSpool(MutantStore):
 
 
 MUTANT = TornSpool
+#: The oracle check that must catch it (`stress selftest` holds it to that).
+CAUGHT_BY: str = invariant_check("spool")
