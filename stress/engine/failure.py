@@ -86,7 +86,9 @@ def _parts(
 def _detail(parts: FailureParts, summary: Summary, verification: Verification | None) -> str:
     example = ""
     if verification is not None and not verification.ok:
-        kinds = [items for items in verification.examples.values() if items]
+        # The chosen check's own example first; a named invariant has none of its own.
+        own = verification.examples.get(parts.check) or []
+        kinds = [own] if own else [items for items in verification.examples.values() if items]
         count = verification.missing + verification.unaccounted + verification.unchecked
         example = f"; {count} rows wrong, e.g. {kinds[0][0]}" if kinds else ""
     elif summary.crashes:
