@@ -505,6 +505,7 @@ class StatsAggregator:
             "failed_operations": failed,
             "operations_by_type": _by_op(self._ops),
             "failed_operations_by_type": _by_op(self._failed),
+            "failed_operations_by_class": _by_class(self._failed),
             "errors": [sample.to_dict() for sample in self._errors],
             "errors_by_class": dict(self._errors_by_class),
             "total_rows_inserted": self._rows_inserted,
@@ -555,6 +556,13 @@ def _by_op(counts: dict[_OpKey, int]) -> dict[str, int]:
     for (_, op), count in sorted(counts.items()):
         by_op[op] = by_op.get(op, 0) + count
     return by_op
+
+
+def _by_class(counts: dict[_OpKey, int]) -> dict[str, dict[str, int]]:
+    by_class: dict[str, dict[str, int]] = {}
+    for (user_class, op), count in sorted(counts.items()):
+        by_class.setdefault(user_class, {})[op] = count
+    return by_class
 
 
 def _rate(count: int, duration_s: float) -> float:
