@@ -136,6 +136,9 @@ class RunStats(TypedDict):
     failed_operations: _Count
     operations_by_type: dict[str, _Count]
     failed_operations_by_type: NotRequired[dict[str, _Count]]
+    failed_operations_by_class: NotRequired[
+        Annotated[dict[str, dict[str, _Count]], _doc("failed ops by user class, then op")]
+    ]
     errors: Annotated[
         list[ErrorEntry],
         _doc("the first error messages", max_length=MAX_ERROR_MESSAGES),

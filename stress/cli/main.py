@@ -14,6 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.reports import (
+    add_compare_arguments,
+    add_db_arguments,
+    add_report_arguments,
+    run_compare_command,
+    run_db_command,
+    run_report_command,
+    write_run_report,
+)
 from stress.cli.selftest import add_selftest, run_selftest_command
 from stress.cli.tools import (
     add_spool_arguments,
@@ -93,6 +102,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         from stress.cli.settings_flags import add_arguments
 
         add_arguments(run)
+        run.add_argument(
+            "--report", action="store_true", help="write RUN_DIR/report.html at the end"
+        )
     replay = _command(
         commands,
         "replay",
@@ -111,6 +123,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
     add_selftest(commands)
+    _add_reports(commands)
     if chosen == "bench":
         _add_bench(commands)
     else:
@@ -141,6 +154,34 @@ def _add_oracle(commands: _Commands) -> None:
         "  stress spool replay --home ~/.netsky --db ~/.netsky/meta.db",
     )
     add_spool_arguments(spool)
+
+
+def _add_reports(commands: _Commands) -> None:
+    report = _command(
+        commands,
+        "report",
+        help_text="write a run's self-contained HTML report (needs the extra stress[report])",
+        epilog="example:\n  stress report runs/20261121T101500Z-42 -o report.html",
+    )
+    add_report_arguments(report)
+    compare = _command(
+        commands,
+        "compare",
+        help_text="two runs side by side: throughput, latency, errors, configuration",
+        epilog="examples:\n  stress compare runs/A runs/B\n"
+        "  stress compare runs/A/summary.json runs/B --threshold-pct 5 --fail-on-regression\n\n"
+        "exit codes:\n  0  compared (1 with --fail-on-regression when a regression is marked)\n"
+        "  2  bad input",
+    )
+    add_compare_arguments(compare)
+    db = _command(
+        commands,
+        "db",
+        help_text="an operator's view of a run's databases (read-only)",
+        epilog="examples:\n  stress db runs/20261121T101500Z-42 hot-tables\n"
+        "  stress db runs/20261121T101500Z-42 recent token_usage --limit 5 --json",
+    )
+    add_db_arguments(db)
 
 
 def _add_profiles(commands: _Commands) -> None:
@@ -206,7 +247,14 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                 out=out,
                 interrupts=interrupts,
             ).exit_code
-        return run_simulation(settings, out=out, interrupts=interrupts).exit_code
+        if args.report:
+            from stress.report.plots import require_matplotlib
+
+            require_matplotlib()  # refused before the run, not after it
+        outcome = run_simulation(settings, out=out, interrupts=interrupts)
+    if args.report:
+        write_run_report(outcome.run_dir, None, out)
+    return outcome.exit_code
 
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -287,6 +335,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
     "selftest": run_selftest_command,
+    "report": run_report_command,
+    "compare": run_compare_command,
+    "db": run_db_command,
 }
 
 

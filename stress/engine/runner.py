@@ -436,8 +436,10 @@ def _run_in_folder(
     from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
     from stress.engine.injector import injector_for_run
     from stress.engine.replaylog import ReplayLog
+    from stress.observe.hlog import HLOG_DIR, HlogWriter
     from stress.observe.monitor import monitor_for_run
     from stress.observe.progress import ProgressReporter
+    from stress.observe.stats import StatsAggregator
 
     settings, seed, run_dir = facts.settings, facts.seed, facts.run_dir
     # The room for the verdict is taken first and given back just before it is written.
@@ -460,6 +462,8 @@ def _run_in_folder(
     monitor = monitor_for_run(settings, places, pool.controls, pool.pids)
     time_source = SystemClock()  # the one clock of the loop and of the progress line
     progress = ProgressReporter(stream, clock.duration_s, None, clock=time_source)
+    # Every interval's histograms, kept whole as HDR logs (stress/observe/hlog.py).
+    aggregator = StatsAggregator(interval_sink=HlogWriter(run_dir / HLOG_DIR))
     with monitor.running():
         result = coordinate(
             pool,
@@ -470,6 +474,7 @@ def _run_in_folder(
             faults=faults,
             time_source=time_source,
             on_interval=log.write_running,
+            aggregator=aggregator,
         )
     reserve.release()
     exit_code = _exit_code(result)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ __all__ = [
     "TIMELINE_CAP",
     "ErrorSample",
     "HistKey",
+    "IntervalSink",
     "LiveFigures",
     "StatsAggregator",
     "StatsRecorder",
@@ -365,6 +367,14 @@ def _add(totals: dict[Any, int], counts: dict[Any, int]) -> None:
         totals[key] = totals.get(key, 0) + count
 
 
+class IntervalSink(Protocol):
+    """Sees every decoded histogram and each interval's close (the HDR logs: observe.hlog)."""
+
+    def add(self, histograms: Mapping[HistKey, Any]) -> None: ...
+
+    def close_interval(self, start_s: float, end_s: float) -> None: ...
+
+
 class StatsAggregator:
     """The coordinator's merge of every worker's reports.
 
@@ -373,10 +383,14 @@ class StatsAggregator:
     bounded timeline whose older entries cover wider windows (see each entry's ``interval_s``).
     """
 
-    def __init__(self, timeline_cap: int = TIMELINE_CAP) -> None:
+    def __init__(
+        self, timeline_cap: int = TIMELINE_CAP, interval_sink: IntervalSink | None = None
+    ) -> None:
         if timeline_cap < 2:
             raise ValueError(f"timeline_cap={timeline_cap} must be at least 2 to merge pairs")
         self._timeline_cap = timeline_cap
+        # Sees each interval whole, before the timeline's pairwise merges can blur it.
+        self._sink = interval_sink
         self._lock = threading.Lock()
         self._hists: dict[HistKey, Any] = {}
         self._all_latency = new_histogram()
@@ -404,6 +418,8 @@ class StatsAggregator:
         decoded = {key: _decode(blob) for key, blob in report.histograms.items()}
         failed = sum(report.failed.values())
         with self._lock:
+            if self._sink is not None:
+                self._sink.add(decoded)
             for key, hist in decoded.items():
                 self._hists.setdefault(key, new_histogram()).add(hist)
                 if key[0] == LATENCY:
@@ -435,6 +451,8 @@ class StatsAggregator:
         counts = (self._window_ops, self._window_errors, self._window_rows)
         end_s = max(elapsed_s, self._closed_s)
         window = _window(self._closed_s, end_s, counts, self._window_latency)
+        if self._sink is not None:
+            self._sink.close_interval(self._closed_s, end_s)
         entry = window.to_dict()
         self._last_interval = (entry["ops_per_s"], entry["p99_ms"])
         self._timeline.append(window)
@@ -473,6 +491,9 @@ class StatsAggregator:
         with self._lock:
             if self._window_ops or self._window_errors:
                 self._close_locked(duration_s)
+            elif self._sink is not None:
+                # Values without an op (a last backpressure wait) still reach the logs.
+                self._sink.close_interval(self._closed_s, max(duration_s, self._closed_s))
             return self._results_locked(duration_s)
 
     def _results_locked(self, duration_s: float) -> RunStats:
@@ -484,6 +505,7 @@ class StatsAggregator:
             "failed_operations": failed,
             "operations_by_type": _by_op(self._ops),
             "failed_operations_by_type": _by_op(self._failed),
+            "failed_operations_by_class": _by_class(self._failed),
             "errors": [sample.to_dict() for sample in self._errors],
             "errors_by_class": dict(self._errors_by_class),
             "total_rows_inserted": self._rows_inserted,
@@ -534,6 +556,13 @@ def _by_op(counts: dict[_OpKey, int]) -> dict[str, int]:
     for (_, op), count in sorted(counts.items()):
         by_op[op] = by_op.get(op, 0) + count
     return by_op
+
+
+def _by_class(counts: dict[_OpKey, int]) -> dict[str, dict[str, int]]:
+    by_class: dict[str, dict[str, int]] = {}
+    for (user_class, op), count in sorted(counts.items()):
+        by_class.setdefault(user_class, {})[op] = count
+    return by_class
 
 
 def _rate(count: int, duration_s: float) -> float:

@@ -341,6 +341,7 @@ def test_results_have_every_key_with_the_right_types() -> None:
         "failed_operations": int,
         "operations_by_type": dict,
         "failed_operations_by_type": dict,
+        "failed_operations_by_class": dict,
         "errors": list,
         "errors_by_class": dict,
         "total_rows_inserted": int,
@@ -360,6 +361,10 @@ def test_results_have_every_key_with_the_right_types() -> None:
     for key, kind in expected.items():
         assert isinstance(results[key], kind), key
     assert results["throughput_ops_per_sec"] == 100.0
+    by_class = results["failed_operations_by_class"]
+    assert sum(sum(ops.values()) for ops in by_class.values()) == results["failed_operations"] > 0
+    for op, failed in results["failed_operations_by_type"].items():
+        assert sum(ops.get(op, 0) for ops in by_class.values()) == failed, op
     _assert_summary(results["latency_ms"])
     for summary in results["latency_by_op"].values():
         _assert_summary(summary)

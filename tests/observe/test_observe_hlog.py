@@ -1,0 +1,136 @@
+"""The per-interval HDR logs: what the hdrhistogram package's own reader decodes from them.
+
+- a real run's logs add up to the same totals (count, max, percentiles) as its summary.json,
+  per op, per class and op, and per other metric;
+- each line's bounds are the summary timeline's intervals; an empty interval writes nothing;
+- a full disk (a real tmpfs) stops the logs with the reason, never the run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stress.engine.runner import RunOutcome
+from stress.observe.hlog import HLOG_DIR, HlogWriter, hlog_path, read_hlog
+from stress.observe.stats import (
+    LATENCY,
+    StatsAggregator,
+    StatsRecorder,
+    new_histogram,
+    percentiles_ms,
+)
+
+
+def _merged(path: Path) -> Any:
+    total = new_histogram()
+    for interval in read_hlog(path):
+        total.add(interval.histogram)
+    return total
+
+
+def test_a_real_runs_logs_decode_to_the_summarys_totals(process_run: RunOutcome) -> None:
+    folder = process_run.run_dir / HLOG_DIR
+    results = process_run.summary["results"]
+    assert results["latency_by_op"], "the run recorded no op"
+    for op, figures in results["latency_by_op"].items():
+        assert percentiles_ms(_merged(hlog_path(folder, LATENCY, op))) == figures, op
+    for user_class, by_op in results["latency_by_class"].items():
+        for op, figures in by_op.items():
+            if op != "all":
+                path = hlog_path(folder, LATENCY, op, user_class)
+                assert percentiles_ms(_merged(path)) == figures, (user_class, op)
+    for metric, by_class in results["metrics"].items():
+        for user_class, by_op in by_class.items():
+            for op, figures in by_op.items():
+                path = hlog_path(folder, metric, op, user_class)
+                assert percentiles_ms(_merged(path)) == figures, (metric, user_class, op)
+    logged = sum(
+        interval.histogram.get_total_count()
+        for op in results["latency_by_op"]
+        for interval in read_hlog(hlog_path(folder, LATENCY, op))
+    )
+    assert logged == results["total_operations"]
+
+
+def _report(user_class: str, op: str, micros: list[int]) -> Any:
+    recorder = StatsRecorder()
+    for value in micros:
+        recorder.record_op(user_class, op, value, True)
+        recorder.record_value("service", user_class, op, value // 2)
+    return recorder.drain()
+
+
+def test_lines_carry_the_timelines_intervals_and_an_empty_interval_writes_none(
+    tmp_path: Path,
+) -> None:
+    writer = HlogWriter(tmp_path, start_epoch_s=1_700_000_000.0)
+    aggregator = StatsAggregator(interval_sink=writer)
+    aggregator.merge(_report("inserter", "bulk_insert", [1_000, 2_000, 3_000]))
+    aggregator.merge(_report("query", "bulk_insert", [500]))
+    aggregator.close_interval(0.5)
+    aggregator.merge(_report("query", "aggregate", [7_000]))
+    aggregator.close_interval(1.0)
+    aggregator.merge(_report("inserter", "bulk_insert", [40_000]))
+    results = aggregator.results(1.75)
+
+    lines = list(read_hlog(hlog_path(tmp_path, LATENCY, "bulk_insert")))
+    assert [(i.start_s, i.end_s) for i in lines] == [(0.0, 0.5), (1.0, 1.75)]
+    assert [i.histogram.get_total_count() for i in lines] == [4, 1]
+    timeline = [(round(e["t_s"] - e["interval_s"], 3), e["t_s"]) for e in results["timeline"]]
+    assert timeline == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.75)]
+    by_class = list(read_hlog(hlog_path(tmp_path, LATENCY, "bulk_insert", "query")))
+    assert [i.histogram.get_total_count() for i in by_class] == [1]
+    service = _merged(hlog_path(tmp_path, "service", "bulk_insert", "inserter"))
+    assert service.get_max_value() == new_histogram().get_highest_equivalent_value(20_000)
+    text = hlog_path(tmp_path, LATENCY, "aggregate").read_text(encoding="utf-8")
+    assert "#[StartTime: 1700000000.000000 (seconds since epoch)" in text
+    assert "#[BaseTime: 1700000000.000000 (seconds since epoch)]" in text
+    # Interval_Max is in ms: the one 7 ms value.
+    assert text.splitlines()[-1].startswith("0.500000,0.500000,7.000000,HIST")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs, unmounted afterwards (skips where mounting is refused)."""
+    point = tmp_path / "disk"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        if subprocess.run(["umount", str(point)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_full_disk_stops_the_logs_with_the_reason_not_the_run(tiny_disk: Path) -> None:
+    writer = HlogWriter(tiny_disk / HLOG_DIR, start_epoch_s=1_700_000_000.0)
+    aggregator = StatsAggregator(interval_sink=writer)
+    aggregator.merge(_report("inserter", "bulk_insert", [1_000]))
+    aggregator.close_interval(1.0)
+    assert writer.error is None
+    with (tiny_disk / "filler").open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass  # the disk is full now
+    aggregator.merge(_report("query", "aggregate", list(range(1, 5000, 7))))
+    aggregator.close_interval(2.0)
+    assert writer.error is not None and "No space left" in writer.error
+    # What was written before stays whole and readable.
+    lines = list(read_hlog(hlog_path(tiny_disk / HLOG_DIR, LATENCY, "bulk_insert")))
+    assert [i.histogram.get_total_count() for i in lines] == [1]
+    assert aggregator.results(2.0)["total_operations"] == 1 + len(range(1, 5000, 7))
