@@ -156,7 +156,9 @@ def _to_stderr(line: str) -> None:
 def add_overhead_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ops", default=str(_OVERHEAD.ops), help="single inserts per measurement")
     parser.add_argument(
-        "--rounds", default=str(_OVERHEAD.rounds), help="alternating a/b rounds (median kept)"
+        "--rounds",
+        default=str(_OVERHEAD.rounds),
+        help="interleaved a/b rounds (median and spread reported)",
     )
     parser.add_argument(
         "--memory-ops",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.blas import one_blas_thread
 from stress.cli.reports import (
     add_compare_arguments,
     add_db_arguments,
@@ -343,6 +344,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; returns its exit code (the console script exits with it)."""
+    one_blas_thread()  # before anything loads numpy
     stream = out if out is not None else sys.stdout
     words = list(argv) if argv is not None else sys.argv[1:]
     args = _parser(words).parse_args(words)

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
 from stress.metadb.engines import DISK_FULL
+from stress.observe.hdrbulk import ValueBuffer, new_buffer, record_many
 from stress.summary import MAX_ERROR_MESSAGES, ErrorEntry, Percentiles, RunStats, TimelineEntry
 
 __all__ = [
@@ -69,6 +70,10 @@ _SIGNIFICANT_DIGITS = 3
 # A message is a diagnostic, not a payload: long tracebacks would make reports heavy.
 _MAX_MESSAGE_CHARS = 500
 
+#: Values a key's buffer holds before it is folded into its histogram early (512 KiB):
+#: memory stays flat however long the interval.
+_FOLD_AT = 65_536
+
 #: Most timeline entries kept; past it, adjacent pairs of entries are merged into one.
 TIMELINE_CAP = 2_000
 
@@ -93,8 +98,8 @@ def _decode(encoded: bytes) -> Any:
 def _median_micros(counts_len: int) -> npt.NDArray[np.float64]:
     """The median value (us) each counter stands for, as ``HdrHistogram.get_mean_value`` uses.
 
-    Computed once per process (about 20 ms) so the mean costs one vectorised dot product instead
-    of the library's pure-Python walk (about 35 ms per histogram).
+    Computed once per process (about 20 ms) so the mean costs one vectorised product over the
+    nonzero counters instead of the library's pure-Python walk (about 35 ms per histogram).
     """
     hist = new_histogram()
     medians = np.zeros(counts_len, dtype=np.float64)
@@ -130,14 +135,19 @@ def percentiles_ms(hist: Any) -> Percentiles:
         index = int(np.searchsorted(cumulative, target, side="left"))
         values.append(_ms(_highest_at(hist, index)))
     p50, p90, p95, p99, p99_9 = values
-    mean = float(np.dot(counts, _median_micros(len(counts)))) / total
+    # An element-wise product over the nonzero counters, not ``np.dot``: a dot product of
+    # int64 by float64 goes through BLAS, whose thread pool took 6-10 ms a call (0.1 ms on one
+    # thread) and kept the other core spinning; this takes about 30 us and starts no thread.
+    nonzero = np.flatnonzero(counts)
+    medians = _median_micros(len(counts))[nonzero]
+    mean = float(np.multiply(counts[nonzero], medians).sum()) / total
     return Percentiles(
         p50=p50,
         p90=p90,
         p95=p95,
         p99=p99,
         p99_9=p99_9,
-        max=_ms(_highest_at(hist, int(np.flatnonzero(counts)[-1]))),
+        max=_ms(_highest_at(hist, int(nonzero[-1]))),
         mean=_ms(mean),
         count=total,
     )
@@ -193,8 +203,10 @@ class StatsReport:
 class StatsRecorder:
     """One per worker process: thread-safe recording of operations, values and errors.
 
-    One lock guards everything; the hot path :meth:`record_op` costs about 1.5 us (one lock,
-    two dict updates and one histogram increment).
+    One lock guards everything. The hot path :meth:`record_op` costs well under a microsecond:
+    one lock, two dict updates and one append of the value to its key's buffer. The buffers
+    are folded into their histograms in bulk (:mod:`stress.observe.hdrbulk`) at each drain,
+    or when one fills, so the histograms are exactly those of recording value by value.
     """
 
     def __init__(self) -> None:
@@ -203,6 +215,7 @@ class StatsRecorder:
 
     def _reset(self) -> None:
         self._hists: dict[HistKey, Any] = {}
+        self._values: dict[HistKey, ValueBuffer] = {}
         self._ops: dict[_OpKey, int] = {}
         self._failed: dict[_OpKey, int] = {}
         self._rows_inserted = 0
@@ -239,25 +252,22 @@ class StatsRecorder:
                 self._failed[key] = self._failed.get(key, 0) + 1
             self._rows_inserted += rows_inserted
             self._rows_queried += rows_queried
-            self._record(metric, user_class, op, micros)
+            self._record((metric, user_class, op), micros)
 
     def record_value(self, metric: str, user_class: str, op: str, micros: int) -> None:
         """Record a duration (us) under another metric without counting an operation."""
         with self._lock:
-            self._record(metric, user_class, op, micros)
+            self._record((metric, user_class, op), micros)
 
-    def _record(self, metric: str, user_class: str, op: str, micros: int) -> None:
-        # Caller holds the lock.
-        key = (metric, user_class, op)
-        hist = self._hists.get(key)
-        if hist is None:
-            hist = self._hists[key] = new_histogram()
-        if micros < _LOWEST_MICROS:
-            micros = _LOWEST_MICROS
-        elif micros > HIGHEST_MICROS:
-            micros = HIGHEST_MICROS
-            self._clamped += 1
-        hist.record_value(micros)
+    def _record(self, key: HistKey, micros: int) -> None:
+        # Caller holds the lock. Clamping waits for the fold; an int64 holds any duration.
+        values = self._values.get(key)
+        if values is None:
+            values = self._values[key] = new_buffer()
+        values.append(micros)
+        if len(values) >= _FOLD_AT:
+            self._clamped += _fold(self._hists, key, values)
+            self._values[key] = new_buffer()
 
     def record_error(self, user_class: str, op: str, error_class: str, message: str) -> None:
         """Count an error by class; keep the message if fewer than 100 were kept this interval.
@@ -278,12 +288,14 @@ class StatsRecorder:
     def drain(self) -> StatsReport:
         """Return everything recorded since the previous drain, and start afresh."""
         with self._lock:
-            hists, ops, failed = self._hists, self._ops, self._failed
+            hists, values, ops, failed = self._hists, self._values, self._ops, self._failed
             report_rows = (self._rows_inserted, self._rows_queried)
             errors_by_class, errors, clamped = self._errors_by_class, self._errors, self._clamped
             counters = self._counters
             self._reset()
-        # Encoding (zlib) happens outside the lock so user threads never wait for it.
+        # Folding and encoding (zlib) happen outside the lock so user threads never wait.
+        for key, buffer in values.items():
+            clamped += _fold(hists, key, buffer)
         return StatsReport(
             histograms={key: hist.encode() for key, hist in hists.items()},
             ops=ops,
@@ -295,6 +307,17 @@ class StatsRecorder:
             clamped=clamped,
             counters=counters,
         )
+
+
+def _fold(hists: dict[HistKey, Any], key: HistKey, buffer: ValueBuffer) -> int:
+    """Record ``buffer`` into ``hists[key]`` (made if missing); returns the values clamped."""
+    hist = hists.get(key)
+    if hist is None:
+        hist = hists[key] = new_histogram()
+    values = np.frombuffer(buffer, dtype=np.int64)
+    clamped = int(np.count_nonzero(values > HIGHEST_MICROS))
+    record_many(hist, np.clip(values, _LOWEST_MICROS, HIGHEST_MICROS))
+    return clamped
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,9 @@ class LedgerWriter:
         Raises ``OSError`` (nothing written) when the disk has no room for the intent and
         its ``count`` row records.
         """
-        self.reserve(1 + count)
+        end = self._offset + (1 + count) * _RECORD.size
+        if end > self._reserved:  # reserve(), inlined: this runs before every write op
+            self._reserve_to(end)
         self._append(INTENT, table, op_index, count, draws_at)
 
     def outcome(
@@ -166,10 +168,14 @@ class LedgerWriter:
     def outcome_of(self, op_index: int, answer: WriteOutcome | BatchOutcome) -> None:
         """After a write op: the store's answer, one record per row."""
         if isinstance(answer, WriteOutcome):
-            if answer.row_json is not None:
-                row_id = answer.id if answer.id is not None else -1
-                digest = row_digest(answer.row_json)
-                self._append(_STATUS[answer.status], answer.table, op_index, row_id, digest)
+            row_json = answer.row_json
+            if row_json is not None:
+                row_id = answer.id
+                digest = xxhash.xxh3_64_intdigest(row_json.encode())  # row_digest(), inlined
+                status = _STATUS[answer.status]
+                self._append(
+                    status, answer.table, op_index, -1 if row_id is None else row_id, digest
+                )
             return
         self.outcome(op_index, answer.table, answer.status, answer.ids, answer.row_jsons)
 
