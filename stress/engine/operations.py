@@ -16,7 +16,6 @@ from stress.plan.workload import PlannedOp
 __all__ = ["OpResult", "execute"]
 
 
-
 @dataclass(slots=True)
 class OpResult:
     ok: bool
