@@ -42,7 +42,8 @@ def test_the_command_line_imports_none_of_the_heavy_dependencies() -> None:
 
 def test_help_builds_the_parser_without_the_library() -> None:
     statement = (
-        "from stress.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+        "from stress.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass"
     )
     assert _heavy_modules_after(statement) == []
 

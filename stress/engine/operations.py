@@ -16,6 +16,7 @@ from stress.plan.workload import PlannedOp
 __all__ = ["OpResult", "execute"]
 
 
+
 @dataclass(slots=True)
 class OpResult:
     ok: bool

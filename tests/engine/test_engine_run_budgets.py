@@ -98,7 +98,6 @@ def test_an_unexpected_exception_in_a_user_is_a_harness_error_with_its_traceback
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stress.engine import users
-
     real = users.execute
 
     def failing(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
