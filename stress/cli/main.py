@@ -172,6 +172,19 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    _add_original_benches(kinds)
+
+
+def _add_original_benches(kinds: _Commands) -> None:
+    from stress.cli.benchload import add_load_arguments
+
+    load = _command(
+        kinds,
+        "load",
+        help_text="the original's load profile: paced writers, then paced analytics readers",
+        epilog="example:\n  stress bench load --engine sqlite,turso --mode threads --json",
+    )
+    add_load_arguments(load)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -252,6 +265,10 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         return run_writers_command(args, out)
     if args.bench == "monitor":
         return run_monitor_command(args, out)
+    if args.bench == "load":
+        from stress.cli.benchload import run_load_command
+
+        return run_load_command(args, out)
     return run_overhead_command(args, out)
 
 
