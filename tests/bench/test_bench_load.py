@@ -15,8 +15,8 @@ from stress.bench.load import READ_JSON_KEYS, READ_QUERIES, WRITE_JSON_KEYS, Loa
 from stress.cli.main import main
 from stress.metadb import ANALYTICS, MetaDb, Record, WriteOutcome
 
-SMALL = ["--writers", "2", "--write-seconds", "0.2", "--write-rates", "100",
-         "--readers", "2", "--read-seconds", "0.2", "--read-rates", "5,10", "--read-rows", "50"]  # fmt: skip
+SMALL = ["--writers", "2", "--write-seconds", "0.2", "--write-rates", "100", "--readers", "2",
+         "--read-seconds", "0.2", "--read-rates", "5,10", "--read-rows", "50"]  # fmt: skip
 
 
 class DroppingStore(MetaDb):
