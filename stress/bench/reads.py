@@ -103,8 +103,9 @@ def _ts(seq: int) -> str:
 def _dispatch_row(seq: int) -> dict[str, Any]:
     status = _STATUSES[seq % len(_STATUSES)]
     return {
-        "ts_utc": _ts(seq), "lifecycle": status, "brief": f"brief-{seq % 64}", "branch": f"clone-{seq % 16}",
-        "status": status, "exit_code": seq % 3 if status == "finished" else None,
+        "ts_utc": _ts(seq), "lifecycle": status, "brief": f"brief-{seq % 64}",
+        "branch": f"clone-{seq % 16}", "status": status,
+        "exit_code": seq % 3 if status == "finished" else None,
     }  # fmt: skip
 
 
@@ -112,8 +113,9 @@ def _write_row(seq: int) -> tuple[str, dict[str, Any]]:
     if seq % 2:
         return "clone_dispatches", _dispatch_row(seq)
     return "messages", {
-        "ts_utc": _ts(seq), "source": "agent", "direction": "inbound", "chat_id": f"chat-{seq % 32}",
-        "from_agent": f"agent{seq % 8}", "to_agent": "agent0", "body": f"message {seq}",
+        "ts_utc": _ts(seq), "source": "agent", "direction": "inbound",
+        "chat_id": f"chat-{seq % 32}", "from_agent": f"agent{seq % 8}", "to_agent": "agent0",
+        "body": f"message {seq}",
     }  # fmt: skip
 
 
