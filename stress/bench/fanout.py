@@ -118,12 +118,17 @@ def run_workers(
     worker: Worker[T, R],
     tasks: Sequence[T],
     on_death: Callable[[int, str], R],
+    preload: Sequence[str] = (),
 ) -> tuple[list[R], int]:
     """Run ``worker(task, lane)`` for each task at once; return reports (in task order) and
-    the scheduled start (CLOCK_MONOTONIC ns)."""
+    the scheduled start (CLOCK_MONOTONIC ns).
+
+    ``preload``: modules the fork server imports besides the worker's (say ``turso``, so a
+    process does not load a native library after the start); missing ones are skipped.
+    """
     if mode == "threads":
         return _run_threads(worker, tasks, on_death)
-    return _run_processes(worker, tasks, on_death)
+    return _run_processes(worker, tasks, on_death, preload)
 
 
 def _released(ready: Any, go: Any, start: Any) -> int:
@@ -174,11 +179,11 @@ def _release(ready: Any, go: Any, start: Any) -> int:
     return int(start.value)
 
 
-def _context(module: str) -> ForkServerContext:
+def _context(modules: Sequence[str]) -> ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     # Imported once in the fork server; every worker forked from it starts with the bench's
     # module, and through it the store, loaded. Ignored if the server already runs.
-    ctx.set_forkserver_preload([module])
+    ctx.set_forkserver_preload(list(modules))
     return ctx
 
 
@@ -199,9 +204,12 @@ def _process_main(
 
 
 def _run_processes(
-    worker: Worker[T, R], tasks: Sequence[T], on_death: Callable[[int, str], R]
+    worker: Worker[T, R],
+    tasks: Sequence[T],
+    on_death: Callable[[int, str], R],
+    preload: Sequence[str],
 ) -> tuple[list[R], int]:
-    ctx = _context(worker.__module__)
+    ctx = _context([worker.__module__, *preload])
     ready, go = ctx.Barrier(len(tasks) + 1), ctx.Barrier(len(tasks) + 1)
     start, tickets = ctx.Value("q", 0), ctx.Value("q", 0)
     results: Queue[tuple[int, R | str]] = ctx.Queue()

@@ -91,6 +91,10 @@ class StoreChoices:
             multiprocess_wal=self.multiprocess_wal and strategy.engine == "turso",
         )
 
+    def preload(self) -> tuple[str, ...]:
+        """Modules worker processes load before the start: turso's native library, if used."""
+        return ("turso",) if "turso" in self.engines else ()
+
     def plain(self, strategy: Strategy) -> StoreOptions:
         """The options of the bench's own bookkeeping connections (schema, counts)."""
         return StoreOptions(

@@ -165,7 +165,9 @@ def _write_sample(plan: LoadPlan, strategy: Strategy, rate: int, home: Path) -> 
     MetaDb.open(path, home, choices.plain(strategy)).close()
     total = int(rate * plan.write_seconds)
     task = _Task(path, home, choices.options(strategy), choices.store, total, rate)
-    reports, start_ns = run_workers(choices.mode, _write_worker, [task] * plan.writers, _died)
+    reports, start_ns = run_workers(
+        choices.mode, _write_worker, [task] * plan.writers, _died, choices.preload()
+    )
     latencies = [ms for r in reports for ms in r.latencies_ms]
     elapsed_s = max((r.done_ns for r in reports), default=start_ns) - start_ns
     persisted = count_rows(path, home, choices.plain(strategy), WRITE_TABLES) or 0
@@ -270,7 +272,9 @@ def _read_sample(plan: LoadPlan, strategy: Strategy, rate: int, path: Path) -> R
     choices = plan.choices
     total = int(rate * plan.read_seconds)
     task = _Task(path, path.parent, choices.options(strategy), choices.store, total, rate)
-    reports, start_ns = run_workers(choices.mode, _read_worker, [task] * plan.readers, _died)
+    reports, start_ns = run_workers(
+        choices.mode, _read_worker, [task] * plan.readers, _died, choices.preload()
+    )
     latencies = [ms for r in reports for ms in r.latencies_ms]
     elapsed_s = max((r.done_ns for r in reports), default=start_ns) - start_ns
     errors = [e for r in reports for e in r.errors]

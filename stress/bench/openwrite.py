@@ -180,7 +180,7 @@ def run_plan(plan: OpenPlan, progress: Callable[[str], None]) -> OpenResult:
                 home, choices.options(strategy), choices.plain(strategy), choices.store,
                 plan.iterations,
             )  # fmt: skip
-            (timings,), _ = run_workers(choices.mode, _worker, [task], _died)
+            (timings,), _ = run_workers(choices.mode, _worker, [task], _died, choices.preload())
         cold, warm = (_scenario(plan, strategy, name, timings) for name in SCENARIOS)
         scenarios += [cold, warm]
         overhead = round(cold.median_ms - warm.median_ms, 3)

@@ -221,7 +221,9 @@ def _run_strategy(plan: ReadsPlan, strategy: Strategy, home: Path) -> ReadsResul
     MetaDb.open(path, home, choices.plain(strategy)).close()
     base = _Task(path, home, choices.options(strategy), choices.store, plan.seconds)
     readers = [replace(base, query=name, interval_ms=plan.interval_ms) for name in QUERIES]
-    reports, _ = run_workers(choices.mode, _worker, [base] * plan.writers + readers, _died)
+    reports, _ = run_workers(
+        choices.mode, _worker, [base] * plan.writers + readers, _died, choices.preload()
+    )
     queries = [
         _query_sample(strategy, choices.mode, name, report)
         for name, report in zip(QUERIES, reports[plan.writers :], strict=True)

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import orjson
 
-from stress.bench.fanout import MODES
+from stress.bench.fanout import MODES, Mode
 from stress.bench.figures import StoreChoices, run_statement
 from stress.bench.load import LoadPlan
 from stress.cli.flags import choices_flag, counts_flag, number_flag, whole_flag
@@ -23,8 +23,10 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 
 __all__ = [
     "add_load_arguments",
+    "add_mode_arguments",
     "add_store_arguments",
     "choices_from_args",
+    "mode_from_args",
     "run_load_command",
     "to_stderr",
 ]
@@ -43,11 +45,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, defaults: StoreChoices)
     add("--ids", default=",".join(defaults.ids),
         help=f"id strategies, a comma list of {', '.join(ID_STRATEGIES)} "
         "(default: %(default)s)")  # fmt: skip
-    add("--mode", default=defaults.mode,
-        help="workers as threads of one process (the original's) or as processes "
-        "(default: %(default)s)")  # fmt: skip
-    add("--turso-multiprocess-wal", action="store_true",
-        help="turso: every connection uses pyturso's experimental multi-process WAL")  # fmt: skip
+    add_mode_arguments(parser, defaults.mode)
     add("--dir", default=None,
         help="keep each row's database under this folder "
         "(default: a temp folder, removed)")  # fmt: skip
@@ -60,19 +58,35 @@ def choices_from_args(args: argparse.Namespace) -> StoreChoices:
     for engine in engines:
         if engine_version(engine) == "not installed":
             raise ConfigError("--engine", engine, "install pyturso (pip install 'stress[turso]')")
+    mode, multiprocess_wal = mode_from_args(args, engines)
+    return StoreChoices(
+        engines=engines,
+        connections=choices_flag("--connection", args.connection, CONNECTION_MODES),
+        ids=choices_flag("--ids", args.ids, ID_STRATEGIES),
+        mode=mode,
+        multiprocess_wal=multiprocess_wal,
+        directory=Path(args.dir) if args.dir else None,
+    )
+
+
+def add_mode_arguments(parser: argparse.ArgumentParser, default: Mode) -> None:
+    """``--mode`` and ``--turso-multiprocess-wal``: how workers run and open (every bench)."""
+    add = parser.add_argument
+    add("--mode", default=default,
+        help="workers as threads of one process (the original's) or as processes "
+        "(default: %(default)s)")  # fmt: skip
+    add("--turso-multiprocess-wal", action="store_true",
+        help="turso: every connection uses pyturso's experimental multi-process WAL")  # fmt: skip
+
+
+def mode_from_args(args: argparse.Namespace, engines: tuple[str, ...]) -> tuple[Mode, bool]:
+    """The checked mode and multi-process WAL switch; a bad one is a :class:`ConfigError`."""
     mode = str(args.mode)
     if mode not in MODES:
         raise ConfigError("--mode", mode, f"choose one of {', '.join(MODES)}")
     if args.turso_multiprocess_wal and "turso" not in engines:
         raise ConfigError("--turso-multiprocess-wal", "set", "it is turso's: add --engine turso")
-    return StoreChoices(
-        engines=engines,
-        connections=choices_flag("--connection", args.connection, CONNECTION_MODES),
-        ids=choices_flag("--ids", args.ids, ID_STRATEGIES),
-        mode="threads" if mode == "threads" else "processes",
-        multiprocess_wal=bool(args.turso_multiprocess_wal),
-        directory=Path(args.dir) if args.dir else None,
-    )
+    return ("threads" if mode == "threads" else "processes"), bool(args.turso_multiprocess_wal)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
