@@ -5,25 +5,31 @@
   flagged pyturso process whose lock sends writes to the spool, and the flagged oracle finds
   every acknowledged row;
 - a mixed deployment (one worker process opens WITHOUT the flag): pyturso 0.8.3 does not
-  refuse the open on Linux, and the run is caught not clean. What the oracle finds, as it is
-  (four runs of 4 s by hand, seeds 7-9 and 5): acknowledged rows missing with
-  ``integrity_check`` still ok (the usual case), the unflagged process aborting (a panic in the
-  engine, SIGABRT), or its stale view of the ``ids`` table reserving an id already taken
-  (``UNIQUE constraint failed``). The test asserts that the run fails with one of those.
+  refuse the open on Linux. What the engine then does varies with timing; by hand (runs of 4 s,
+  `stress run --engine turso --turso-multiprocess-wal true --turso-unflagged-processes 1
+  --processes 2 --databases 1 --users inserter=2 --seed N`): acknowledged rows missing with
+  ``integrity_check`` still ok; the unflagged process aborting (a panic in turso's WAL code,
+  SIGABRT; seeds 1, 2); the file left unreadable ("short read on page", "Invalid page type";
+  seeds 3, 4); its stale view of the ``ids`` table reserving an id already taken (``UNIQUE
+  constraint failed``); or, now and then, no harm at all (seed 5: every acknowledged row
+  found). The test asserts that the run's verdict matches what the engine did, whichever it
+  was, and stops at the first seed that shows harm.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import small_settings
 from faults_helpers import cli_run, read_json
 
+from stress.bench.figures import count_rows
 from stress.engine.tursowal import check_turso_wal, lock_holder_engine, worker_options
 from stress.errors import ConfigError
-from stress.metadb import StoreOptions
+from stress.metadb import JSON_TABLES, StoreOptions
 
 needs_turso = pytest.mark.skipif(
     importlib.util.find_spec("turso") is None,
@@ -101,25 +107,45 @@ def test_flagged_processes_share_a_file_and_a_flagged_lock_holder_spools_writes(
     assert (run_dir / "db-0" / "meta.db-tshm").exists()
 
 
+def _what_the_engine_did(summary: dict[str, Any], output: str) -> set[str]:
+    """The harms a mixed run shows, each from its own evidence (none: the run came out whole)."""
+    verification = summary["verification"]
+    harms = set()
+    if any(crash["signal"] == "SIGABRT" for crash in summary["crashes"]):
+        harms.add("engine aborted")  # the process's exit signal, seen by the coordinator
+    if set(verification["integrity"].values()) != {"ok"}:
+        harms.add("file damaged")  # the engine's own integrity check, or the file unreadable
+    if verification["missing"] > 0:
+        harms.add("acknowledged rows missing")
+    if "UNIQUE constraint failed" in output:
+        harms.add("stale ids")
+    return harms
+
+
 @pytest.mark.slow
 @needs_turso
-def test_a_mixed_deployment_is_caught_not_clean(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    code, output = cli_run(
-        run_dir,
-        engine="turso",
-        turso_multiprocess_wal="true",
-        turso_unflagged_processes="1",
-        processes="2",
-        databases="1",
-        users="inserter=2",
-        duration="4",
-    )
-
-    summary = read_json(run_dir / "summary.json")
-    verification = summary["verification"]
-    silent_loss = verification["missing"] > 0 and set(verification["integrity"].values()) == {"ok"}
-    aborted = any(crash["signal"] == "SIGABRT" for crash in summary["crashes"])
-    stale_ids = "UNIQUE constraint failed" in output
-    assert code == 1, output
-    assert silent_loss or aborted or stale_ids, (verification, summary["crashes"], output)
+def test_a_mixed_deployment_is_reported_as_the_engine_behaved(tmp_path: Path) -> None:
+    """Whatever the engine did to a mixed run, the run's verdict says it; up to three seeds,
+    stopping at the first that shows harm (most do: see the module's note)."""
+    for seed in ("5150", "1", "3"):
+        run_dir = tmp_path / f"run-{seed}"
+        code, output = cli_run(
+            run_dir, seed=seed, engine="turso", turso_multiprocess_wal="true",
+            turso_unflagged_processes="1", processes="2", databases="1", users="inserter=2",
+            duration="3",
+        )  # fmt: skip
+        summary = read_json(run_dir / "summary.json")
+        verification, harms = summary["verification"], _what_the_engine_did(summary, output)
+        evidence = (seed, harms, verification, summary["crashes"], output[-2000:])
+        if harms:
+            assert code == 1 == summary["exit_code"], evidence
+            if harms & {"file damaged", "acknowledged rows missing"}:
+                assert not verification["ok"], evidence
+            return
+        # Whole this time: the verdict is clean, and a reader of its own finds every
+        # acknowledged row in the file.
+        assert code == 0 and verification["ok"], evidence
+        flagged = StoreOptions(engine="turso", multiprocess_wal=True)
+        db = run_dir / "db-0" / "meta.db"
+        in_file = count_rows(db, db.parent, flagged, JSON_TABLES)
+        assert in_file is not None and in_file >= verification["acknowledged"] > 0, evidence
