@@ -128,12 +128,19 @@ def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
     Returns the exit code (0 clean, 1 a sqlite row lost or failed writes); raises
     :class:`ConfigError` for a bad flag, for the caller to print (exit 2).
     """
+    from stress.bench.figures import StoreChoices, run_statement
     from stress.bench.writers import format_markdown, run_plan, sqlite_failures, target_summaries
 
     plan = plan_from_args(args)
     rows = run_plan(plan, _to_stderr)
     summaries = target_summaries(rows)
+    statement = run_statement(
+        "writers",
+        StoreChoices(plan.engines, mode=plan.mode, multiprocess_wal=plan.multiprocess_wal),
+        f"{plan.rows_per_writer} rows per writer into {plan.table}",
+    )
     if args.json:
+        _to_stderr(statement)  # stdout stays the JSON list it always was
         out.write(
             orjson.dumps([row.to_json() for row in rows], option=orjson.OPT_INDENT_2).decode()
         )
@@ -141,7 +148,7 @@ def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
         for line in summaries:
             _to_stderr(line)
     else:
-        out.write(format_markdown(rows))
+        out.write(statement + "\n\n" + format_markdown(rows))
         if summaries:
             out.write("\n" + "\n".join(summaries) + "\n")
     failures = sqlite_failures(rows, plan)

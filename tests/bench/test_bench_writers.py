@@ -97,6 +97,9 @@ def test_each_combination_gets_its_own_database_and_spool(tmp_path: Path) -> Non
     assert len(folders) == 2
     assert all((tmp_path / name / "meta.db").exists() for name in folders)
     assert "| sqlite | per-op | rowid | 2 | 10 | 10 | 0 | 0 | 0 |" in out.getvalue()
+    first = out.getvalue().splitlines()[0]
+    assert first.startswith("stress bench writers: sqlite ")
+    assert first.endswith("; workers as processes; 5 rows per writer into cli_invocations")
 
 
 def test_turso_refusing_a_second_process_is_reported_not_a_bench_failure(tmp_path: Path) -> None:
