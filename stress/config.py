@@ -393,6 +393,27 @@ class Settings(BaseSettings):
         description="SQLite busy timeout, in ms.",
         json_schema_extra=_rule("must be a whole number of milliseconds, 0 or more (e.g. 10000)"),
     )
+    turso_multiprocess_wal: bool = Field(
+        False,
+        description=(
+            "Open every turso connection of the run (users, the lock fault's holder, the "
+            "oracle) with pyturso's experimental multi-process WAL "
+            '(`experimental_features="multiprocess_wal"`), so worker processes can share a '
+            "file (`true` or `false`); needs STRESS_ENGINE=turso."
+        ),
+        json_schema_extra=_rule("must be true or false"),
+    )
+    turso_unflagged_processes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Worker processes (count; the first N) that open WITHOUT the multi-process WAL "
+            "flag while the rest use it: a mixed deployment, as when one program on the store "
+            "was built without it. 0 = every process agrees; needs "
+            "STRESS_TURSO_MULTIPROCESS_WAL=true and fewer than STRESS_PROCESSES."
+        ),
+        json_schema_extra=_rule("must be a whole number, 0 or more (e.g. 1)"),
+    )
     profile_dir: Path = Field(
         DEFAULT_PROFILE_DIR,
         description=(

@@ -1,20 +1,18 @@
-"""``stress bench writers``: many processes write single rows at once, per store strategy.
+"""``stress bench writers``: many writers write single rows at once, per store strategy.
 
-The original's concurrent-writer bench, in the same shape: each writer is its own process
-writing ``rows_per_writer`` rows (one ``record`` each) as fast as it can, for every writer count
-and every combination of engine, connection mode and id strategy asked for. Each combination
-gets a fresh database whose schema the parent creates first, so writers open warm as in
-production. Writers start together on a barrier once their process is up (start-up is not
-timed), time every write and count every outcome. Afterwards the parent counts the rows in the
-table and the lines in the spool and reports any write that vanished as ``lost``.
+The original's concurrent-writer bench, in the same shape: each writer is a worker writing
+``rows_per_writer`` rows (one ``record`` each) as fast as it can, for every writer count and
+every combination of engine, connection mode and id strategy asked for. Each combination gets
+a fresh database whose schema the parent creates first, so writers open warm as in production.
+Writers start together once all are up (start-up is not timed), time every write and count
+every outcome. Afterwards the parent counts the rows in the table and the lines in the spool
+and reports any write that vanished as ``lost``.
 
-Writers are started with the ``forkserver`` context, not ``fork``: the parent has just used a
-SQLite connection to create the schema (SQLite forbids carrying one across ``fork``) and, run
-from the CLI or pytest, may have threads, which ``fork`` would copy mid-state. ``spawn`` would be
-as safe but starts a fresh interpreter per writer (about 0.5 s each, 16 s for 32 writers on two
-cores); the fork server preloads this module once and forks each writer from that clean,
-single-threaded process in milliseconds. The stdlib suffices (the writer entry point is a plain
-module-level function), so the dill-based ``multiprocess`` package is not needed.
+Writers are processes (the default, as this bench always ran them) or threads of this process
+(``mode``, the original's), run by :func:`stress.bench.fanout.run_workers`: processes forked
+from a ``forkserver``, released together at one scheduled start; a writer that dies without
+reporting has its rows counted as failed. Each writer's rows are built before the start, so
+only writes are timed.
 
 Rows are the simulator's own (:mod:`stress.plan.payloads`), drawn from the plan's seed. The
 command, its flags and its exit codes are :mod:`stress.cli.bench`'s; this module takes a
@@ -24,23 +22,19 @@ command, its flags and its exit codes are :mod:`stress.cli.bench`'s; this module
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import queue
+import functools
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.context import ForkServerContext
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stress.bench.fanout import Lane, Mode, monotonic_ns, pace, run_workers
+from stress.bench.figures import percentile_ms
 from stress.metadb import (
     ConnectionMode,
     EngineName,
@@ -91,10 +85,6 @@ JSON_KEYS: tuple[str, ...] = (
 #: The issue's target: long-lived+block must reach this multiple of per-op+row's writes/s.
 TARGET_RATIO = 3.0
 
-# Generous: a writer only imports nothing (preloaded) and builds its rows before the barrier.
-_START_TIMEOUT_S = 120.0
-# How often the parent checks that writers it still waits for are alive, s.
-_POLL_S = 0.5
 # Distinct error messages kept per writer; the rest are counted under one key.
 _MAX_ERROR_KEYS = 20
 _MAX_MESSAGE_CHARS = 200
@@ -132,6 +122,14 @@ class BenchPlan:
     #: Where each combination's database folder is made and kept; ``None``: a temp folder,
     #: removed after the combination.
     directory: Path | None = None
+    #: Writers as processes (this bench's default) or threads of one process (the original's).
+    mode: Mode = "processes"
+    #: turso only: every connection uses pyturso's experimental multi-process WAL.
+    multiprocess_wal: bool = False
+
+    def wal(self, engine: EngineName) -> bool:
+        """Whether ``engine``'s connections use turso's multi-process WAL."""
+        return self.multiprocess_wal and engine == "turso"
 
     def combinations(self) -> list[Combination]:
         """Grouped by engine, then writer count, so strategies sit side by side."""
@@ -156,8 +154,8 @@ class _WriterTask:
     home: Path
     options: StoreOptions
     table: str
-    rows: int
-    seed: np.random.SeedSequence
+    #: Built by the parent before the start, so the writer only writes.
+    rows: tuple[Mapping[str, Any], ...]
 
 
 @dataclass
@@ -200,39 +198,39 @@ class _WriterReport:
         self.errors[key] += count
 
 
-def _monotonic_ns() -> int:
-    # CLOCK_MONOTONIC is one system-wide clock on Linux, so stamps from different writer
-    # processes can be compared; perf_counter promises nothing across processes.
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+def _died(index: int, message: str, rows: int) -> _WriterReport:
+    """The report of a writer that never reported: its rows cannot be known to have landed."""
+    report = _WriterReport(index, failed=rows)
+    report.errors[message] = rows
+    return report
 
 
-def _writer_main(task: _WriterTask, barrier: Barrier, results: Queue[_WriterReport]) -> None:
-    """Entry point of a writer process: always sends a report, whatever happens."""
+def _writer(task: _WriterTask, lane: Lane) -> _WriterReport:
+    """One writer (a thread or a process): always returns a report, whatever happens."""
     report = _WriterReport(task.index)
     attempted = 0
     try:
-        rows = _make_rows(task.table, task.rows, task.seed)
         _warm_engine(task.options.engine)
         db = MetaDb(task.path, task.home, task.options)
-        barrier.wait(timeout=_START_TIMEOUT_S)
-        report.released_ns = _monotonic_ns()
-        for row in rows:
+        pace(lane.start_ns, 0, 1.0)  # every writer starts at the scheduled start
+        report.released_ns = monotonic_ns()
+        for row in task.rows:
             _timed_write(db, task.table, row, report)
             attempted += 1
-        report.done_ns = _monotonic_ns()
+        report.done_ns = monotonic_ns()
         db.close()
     except BaseException as exc:  # the bench never crashes on a writer: it counts
         # Rows not done cannot be known to have landed: they count as failed, with the error
         # (an error after the last write, closing, is noted but fails no row).
-        report.note_exception(exc, task.rows - attempted)
-        report.done_ns = report.done_ns or _monotonic_ns()
-    results.put(report)
+        report.note_exception(exc, len(task.rows) - attempted)
+        report.done_ns = report.done_ns or monotonic_ns()
+    return report
 
 
-def _make_rows(table: str, count: int, seed: np.random.SeedSequence) -> list[dict[str, Any]]:
+def _make_rows(table: str, count: int, seed: np.random.SeedSequence) -> tuple[dict[str, Any], ...]:
     """``count`` rows of ``table``, the simulator's own, built before the clock starts."""
     factory, draws = row_factory(table), Draws(seed)
-    return [factory.make(draws) for _ in range(count)]
+    return tuple(factory.make(draws) for _ in range(count))
 
 
 def _warm_engine(engine: EngineName) -> None:
@@ -337,88 +335,34 @@ def run_combination(plan: BenchPlan, combo: Combination, home: Path) -> WritersR
     path = home / "meta.db"
     # The parent creates the schema and closes its connection (turso refuses a second
     # process while it is open), so writers find a warm file, as production processes do.
-    with MetaDb.open(path, home, StoreOptions(engine=combo.engine)):
+    plain = StoreOptions(engine=combo.engine, multiprocess_wal=plan.wal(combo.engine))
+    with MetaDb.open(path, home, plain):
         pass
-    options = StoreOptions(engine=combo.engine, connection=combo.connection, ids=combo.ids)
+    options = replace(plain, connection=combo.connection, ids=combo.ids)
     reports, released_ns = _run_writers(plan, combo, path, home, options)
     notes: list[str] = []
-    rows_in_table = _count_rows(path, home, combo.engine, plan.table, notes)
+    rows_in_table = _count_rows(path, home, plain, plan.table, notes)
     spool_lines = _count_spool(home, plan.table, notes)
     return _summarise(plan, combo, reports, released_ns, rows_in_table, spool_lines, notes)
-
-
-def _context() -> ForkServerContext:
-    ctx = multiprocessing.get_context("forkserver")
-    # Imported once in the fork server; every writer forked from it starts with this module,
-    # and through it the store, pydantic, numpy and the row factories, loaded. Ignored if the
-    # server already runs, which is fine.
-    ctx.set_forkserver_preload(["stress.bench.writers"])
-    return ctx
 
 
 def _run_writers(
     plan: BenchPlan, combo: Combination, path: Path, home: Path, options: StoreOptions
 ) -> tuple[list[_WriterReport], int]:
-    """Start the writers, release them together, and return their reports and release time."""
-    ctx = _context()
-    barrier = ctx.Barrier(combo.writers + 1)
-    results: Queue[_WriterReport] = ctx.Queue()
+    """Run the writers, released together; return their reports and the scheduled start."""
     seeds = np.random.SeedSequence(plan.seed).spawn(combo.writers)
-    processes = [
-        ctx.Process(
-            target=_writer_main,
-            args=(
-                _WriterTask(i, path, home, options, plan.table, plan.rows_per_writer, seeds[i]),
-                barrier,
-                results,
-            ),
-            name=f"bench-writer-{i}",
-            daemon=True,
-        )
-        for i in range(combo.writers)
+    tasks = [
+        _WriterTask(i, path, home, options, plan.table, _make_rows(plan.table, rows, seeds[i]))
+        for i, rows in enumerate([plan.rows_per_writer] * combo.writers)
     ]
-    for process in processes:
-        process.start()
-    # A broken barrier (a writer never came up) is not the parent's to raise: writers that
-    # are up see it too and report their rows as failed; the missing ones count as died.
-    with contextlib.suppress(threading.BrokenBarrierError):
-        barrier.wait(timeout=_START_TIMEOUT_S)
-    released_ns = _monotonic_ns()
-    reports = _collect(results, processes, plan.rows_per_writer)
-    for process in processes:
-        process.join()
-    results.close()
-    return reports, released_ns
+    died = functools.partial(_died, rows=plan.rows_per_writer)
+    preload = ("turso",) if "turso" in plan.engines else ()
+    return run_workers(plan.mode, _writer, tasks, died, preload)
 
 
-def _collect(
-    results: Queue[_WriterReport], processes: Sequence[BaseProcess], rows: int
-) -> list[_WriterReport]:
-    reports: dict[int, _WriterReport] = {}
-    all_exited = False
-    while len(reports) < len(processes):
-        try:
-            report = results.get(timeout=_POLL_S)
-        except queue.Empty:
-            if all_exited:
-                break  # every writer exited and the pipe stayed empty a full poll: done
-            # A writer flushes its report before it exits, so one more poll after the last
-            # exit reads everything that was ever sent.
-            all_exited = not any(process.is_alive() for process in processes)
-            continue
-        reports[report.index] = report
-    for index, process in enumerate(processes):
-        if index not in reports:
-            died = _WriterReport(index)
-            died.failed = rows
-            died.errors[f"WriterDied: exit code {process.exitcode} before reporting"] = rows
-            reports[index] = died
-    return [reports[index] for index in range(len(processes))]
-
-
-def _count_rows(path: Path, home: Path, engine: EngineName, table: str, notes: list[str]) -> int:
+def _count_rows(path: Path, home: Path, options: StoreOptions, table: str, notes: list[str]) -> int:
     try:
-        with MetaDb(path, home, StoreOptions(engine=engine)) as db:
+        with MetaDb(path, home, options) as db:
             return int(db.query(f"SELECT count(*) FROM {table}").rows[0][0])
     except MetaDbError as exc:
         # Rows that cannot be counted cannot be shown to exist: they will count as lost.
@@ -476,11 +420,8 @@ def _summarise(
 
 
 def _percentiles_ms(latencies: Sequence[list[float]]) -> tuple[float, float]:
-    pooled = np.fromiter((ms for writer in latencies for ms in writer), dtype=np.float64)
-    if pooled.size == 0:
-        return 0.0, 0.0
-    p50, p95 = np.percentile(pooled, [50, 95])  # linear interpolation between ranks
-    return round(float(p50), 3), round(float(p95), 3)
+    pooled = [ms for writer in latencies for ms in writer]
+    return percentile_ms(pooled, 0.5), percentile_ms(pooled, 0.95)  # the original's rule
 
 
 def _wall_ms(reports: Sequence[_WriterReport], released_ns: int) -> float:

@@ -22,6 +22,7 @@ import orjson
 from stress.bench.monitor import MonitorPlan
 from stress.bench.overhead import OverheadPlan
 from stress.bench.writers import TABLES, BenchPlan
+from stress.cli.benchload import add_mode_arguments, mode_from_args
 from stress.cli.flags import choices_flag, counts_flag, number_flag, whole_flag
 from stress.errors import ConfigError
 from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_version
@@ -93,6 +94,7 @@ def add_writers_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="keep each combination's database under this folder (default: a temp folder, removed)",
     )
+    add_mode_arguments(parser, _DEFAULT.mode)
     add("--json", action="store_true", help="print only a JSON list of result objects")
 
 
@@ -105,6 +107,7 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
     table = str(args.table)
     if table not in TABLES:
         raise ConfigError("--table", table, f"choose one of {', '.join(TABLES)}")
+    mode, multiprocess_wal = mode_from_args(args, engines)
     return BenchPlan(
         writer_counts=counts_flag("--writers", args.writers, example="1,4,8,16,32"),
         rows_per_writer=whole_flag("--rows-per-writer", args.rows_per_writer, 1),
@@ -114,6 +117,8 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
         table=table,
         seed=whole_flag("--seed", args.seed, 0),
         directory=Path(args.dir) if args.dir else None,
+        mode=mode,
+        multiprocess_wal=multiprocess_wal,
     )
 
 
@@ -123,12 +128,19 @@ def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
     Returns the exit code (0 clean, 1 a sqlite row lost or failed writes); raises
     :class:`ConfigError` for a bad flag, for the caller to print (exit 2).
     """
+    from stress.bench.figures import StoreChoices, run_statement
     from stress.bench.writers import format_markdown, run_plan, sqlite_failures, target_summaries
 
     plan = plan_from_args(args)
     rows = run_plan(plan, _to_stderr)
     summaries = target_summaries(rows)
+    statement = run_statement(
+        "writers",
+        StoreChoices(plan.engines, mode=plan.mode, multiprocess_wal=plan.multiprocess_wal),
+        f"{plan.rows_per_writer} rows per writer into {plan.table}",
+    )
     if args.json:
+        _to_stderr(statement)  # stdout stays the JSON list it always was
         out.write(
             orjson.dumps([row.to_json() for row in rows], option=orjson.OPT_INDENT_2).decode()
         )
@@ -136,7 +148,7 @@ def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
         for line in summaries:
             _to_stderr(line)
     else:
-        out.write(format_markdown(rows))
+        out.write(statement + "\n\n" + format_markdown(rows))
         if summaries:
             out.write("\n" + "\n".join(summaries) + "\n")
     failures = sqlite_failures(rows, plan)

@@ -228,6 +228,40 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    _add_original_benches(kinds)
+
+
+def _add_original_benches(kinds: _Commands) -> None:
+    from stress.cli.benchload import add_load_arguments
+
+    load = _command(
+        kinds,
+        "load",
+        help_text="the original's load profile: paced writers, then paced analytics readers",
+        epilog="example:\n  stress bench load --engine sqlite,turso --mode threads --json",
+    )
+    add_load_arguments(load)
+    _add_reads_and_open(kinds)
+
+
+def _add_reads_and_open(kinds: _Commands) -> None:
+    from stress.cli.benchopen import add_open_arguments
+    from stress.cli.benchreads import add_reads_arguments
+
+    reads = _command(
+        kinds,
+        "reads",
+        help_text="the original's reads under write load: two queries while 8 writers write",
+        epilog="example:\n  stress bench reads --engine sqlite,turso --seconds 20 --json",
+    )
+    add_reads_arguments(reads)
+    opens = _command(
+        kinds,
+        "open",
+        help_text="the original's cold first writes and warm open-writes",
+        epilog="example:\n  stress bench open --engine sqlite,turso --iterations 30",
+    )
+    add_open_arguments(opens)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -315,6 +349,18 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         return run_writers_command(args, out)
     if args.bench == "monitor":
         return run_monitor_command(args, out)
+    if args.bench == "load":
+        from stress.cli.benchload import run_load_command
+
+        return run_load_command(args, out)
+    if args.bench == "reads":
+        from stress.cli.benchreads import run_reads_command
+
+        return run_reads_command(args, out)
+    if args.bench == "open":
+        from stress.cli.benchopen import run_open_command
+
+        return run_open_command(args, out)
     return run_overhead_command(args, out)
 
 

@@ -33,9 +33,11 @@ def _conflict(spec: FaultSpec, settings: Settings) -> str | None:
                 "(with 0 every user is a thread of the coordinator, which a kill would end)"
             )
         return None
-    if settings.engine != "sqlite":
+    if settings.engine != "sqlite" and not settings.turso_multiprocess_wal:
         return (
-            f"lock needs {settings.name_of('engine')}=sqlite (the lock holder is a sqlite3 process)"
+            f"lock needs {settings.name_of('engine')}=sqlite (the lock holder is a sqlite3 "
+            f"process), or turso with {settings.name_of('turso_multiprocess_wal')}=true (then "
+            "it is a pyturso process with the flag)"
         )
     if spec.hold_s * 1000 <= settings.busy_timeout_ms:
         return (

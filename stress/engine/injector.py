@@ -26,6 +26,7 @@ was held once that process exits.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from collections import defaultdict
@@ -430,10 +431,10 @@ def _once(source: Callable[[], Mapping[int, int]]) -> Positions:
 class LockHolder:
     """A :mod:`stress.engine.lockholder` process holding ``BEGIN IMMEDIATE`` on one database."""
 
-    def __init__(self, path: Path, hold_s: float) -> None:
+    def __init__(self, path: Path, hold_s: float, engine: str = "sqlite") -> None:
         # By path, not -m: the script must not pay for importing the stress package.
         self._process = subprocess.Popen(
-            [sys.executable, str(_HOLDER_SCRIPT), str(path), repr(hold_s)],
+            [sys.executable, str(_HOLDER_SCRIPT), str(path), repr(hold_s), engine],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -472,12 +473,15 @@ def injector_for_run(
     global_seed: int,
     workers: Sequence[WorkerSpec],
     recorded: Sequence[ReplayFault] | None,
+    lock_engine: str = "sqlite",
 ) -> FaultInjector:
     """The run's injector: a replay's ``recorded`` faults, or else the schedule of ``faults``
     (the run's parsed STRESS_FAULTS, checked by :func:`stress.engine.faultplan.fault_plan`)."""
     layout = FaultLayout.of(workers)
     spec = faults.text if faults is not None else None
+    # The holder opens the file as the run's own connections do (see lockholder.ENGINES).
+    start_lock = functools.partial(LockHolder, engine=lock_engine)
     if recorded is not None:
-        return FaultInjector.replaying(recorded, layout, spec=spec)
+        return FaultInjector.replaying(recorded, layout, spec=spec, start_lock=start_lock)
     specs = faults.specs if faults is not None else ()
-    return FaultInjector.scheduled(specs, global_seed, layout, spec=spec)
+    return FaultInjector.scheduled(specs, global_seed, layout, spec=spec, start_lock=start_lock)

@@ -1,8 +1,11 @@
 """The lock fault's other process: holds ``BEGIN IMMEDIATE`` on one database, then lets go.
 
-Run as a script, ``python lockholder.py DB_PATH HOLD_S`` (by path, never ``-m``: importing the
-``stress`` package would cost a few hundred ms of imports before the lock is taken). It uses
-only the standard library. Its stdout, read by :mod:`stress.engine.injector` once it has exited:
+Run as a script, ``python lockholder.py DB_PATH HOLD_S [ENGINE]`` (by path, never ``-m``:
+importing the ``stress`` package would cost a few hundred ms of imports before the lock is
+taken). ENGINE is ``sqlite`` (the standard library, the default) or ``turso-multiprocess-wal``
+(pyturso with its experimental multi-process WAL, for a run whose every connection uses it: a
+process opening without the flag would not be seen by the others). Its stdout, read by
+:mod:`stress.engine.injector` once it has exited:
 
     locked <seconds it waited for the lock>
     released <seconds it held the lock>
@@ -16,15 +19,28 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from typing import Any
 
 #: How long the holder itself waits for the write lock, in ms: users' transactions are
 #: short, so it gets it between two of them.
 _HOLDER_BUSY_MS = 30_000
+#: The engines the holder can open a file with.
+ENGINES = ("sqlite", "turso-multiprocess-wal")
 
 
-def hold(path: str, hold_s: float) -> None:
+def _connect(path: str, engine: str) -> Any:
+    if engine == "sqlite":
+        return sqlite3.connect(path, timeout=_HOLDER_BUSY_MS / 1000, isolation_level=None)
+    import turso
+
+    conn = turso.connect(path, isolation_level=None, experimental_features="multiprocess_wal")
+    conn.execute(f"PRAGMA busy_timeout = {_HOLDER_BUSY_MS}")
+    return conn
+
+
+def hold(path: str, hold_s: float, engine: str = "sqlite") -> None:
     started = time.perf_counter()
-    conn = sqlite3.connect(path, timeout=_HOLDER_BUSY_MS / 1000, isolation_level=None)
+    conn = _connect(path, engine)
     try:
         conn.execute("BEGIN IMMEDIATE")
         locked = time.perf_counter()
@@ -37,10 +53,10 @@ def hold(path: str, hold_s: float) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: lockholder.py DB_PATH HOLD_S", file=sys.stderr)
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] not in ENGINES):
+        print(f"usage: lockholder.py DB_PATH HOLD_S [{'|'.join(ENGINES)}]", file=sys.stderr)
         return 2
-    hold(argv[0], float(argv[1]))
+    hold(argv[0], float(argv[1]), argv[2] if len(argv) == 3 else "sqlite")
     return 0
 
 

@@ -35,6 +35,7 @@ from stress.config import Settings
 from stress.engine.faultplan import fault_plan
 from stress.engine.interrupts import Interrupts, VerificationSkipped
 from stress.engine.runfolder import claim_run_folder
+from stress.engine.tursowal import check_turso_wal, lock_holder_engine, worker_options
 from stress.engine.userspec import UserSpec
 from stress.errors import ConfigError
 from stress.faults import KILL, LOCK
@@ -145,6 +146,7 @@ def store_options(settings: Settings) -> StoreOptions:
         connection=settings.connection,
         ids=settings.id_allocation,
         busy_timeout_ms=settings.busy_timeout_ms,
+        multiprocess_wal=settings.turso_multiprocess_wal,
     )
 
 
@@ -196,7 +198,7 @@ def _worker_specs(
             users=tuple(u for u in users if u.process_idx == idx),
             profiles=profiles,
             limits=limits,
-            store_options=store_options(settings),
+            store_options=worker_options(store_options(settings), settings, idx),
             databases=places,
             plans_dir=run_dir / "plans",
             ledger_dir=run_dir / "ledger",
@@ -409,6 +411,7 @@ def run_simulation(
         check_profiles(settings, profiles)
     users = _users_for(settings, replay)
     fault_plan(settings)  # a bad fault spec is refused before the folder is made
+    check_turso_wal(settings)
     folder = claim_run_folder(
         _run_dir_path(settings, seed), _output_setting(settings), subfolders=("plans",)
     )
@@ -449,7 +452,9 @@ def _run_in_folder(
     specs = _worker_specs(settings, seed, users, facts.profiles, places, run_dir)
     pool = WorkerPool(specs, settings.processes, settings.on_crash)
     recorded = replay.faults if replay is not None else None
-    faults = injector_for_run(settings.faults, seed, specs, recorded)
+    faults = injector_for_run(
+        settings.faults, seed, specs, recorded, lock_engine=lock_holder_engine(settings)
+    )
     log = ReplayLog(
         run_dir / "replay.json", _replay_head(facts, users), users, faults.replay_entries
     )

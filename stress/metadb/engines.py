@@ -29,6 +29,8 @@ __all__ = [
     "ENGINES",
     "ERROR_CLASSES",
     "INTERRUPTED",
+    "MULTIPROCESS_WAL",
+    "SIDECAR_SUFFIXES",
     "Connection",
     "ConnectionMode",
     "EngineName",
@@ -36,6 +38,7 @@ __all__ = [
     "classify_failure",
     "configure_writes",
     "connect",
+    "database_files",
     "engine_version",
     "is_no_room",
     "is_store_failure",
@@ -53,6 +56,13 @@ ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 #: or one kept open; declared here, beside the engines, so reading the vocabulary is light.
 ConnectionMode = Literal["per-op", "long-lived"]
 CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
+
+#: pyturso's experimental multi-process WAL, as its ``experimental_features`` names it: several
+#: processes may then open one file, each coordinating through a shared ``-tshm`` file.
+MULTIPROCESS_WAL = "multiprocess_wal"
+#: Files an engine keeps beside a database: SQLite's WAL and its index, and turso's shared
+#: coordination file of the multi-process WAL (left behind after the last close).
+SIDECAR_SUFFIXES: tuple[str, ...] = ("-wal", "-shm", "-tshm")
 
 #: The class of a write the disk (or the spool behind it) had no room for.
 DISK_FULL = "disk_full"
@@ -105,6 +115,9 @@ class ConnectOptions:
     engine: EngineName
     busy_timeout_ms: int
     read_only: bool = False
+    #: Open with :data:`MULTIPROCESS_WAL` (turso only; ignored by sqlite, whose WAL is always
+    #: multi-process). Every process on one file must agree: see :func:`classify_failure`.
+    multiprocess_wal: bool = False
     #: Called with every SQL statement the engine runs (sqlite only); tests use it to prove
     #: that a warm open runs no DDL.
     trace: Callable[[str], None] | None = None
@@ -129,7 +142,7 @@ def connect(path: Path, options: ConnectOptions) -> Connection:
     if options.engine == "sqlite":
         conn = _connect_sqlite(path, options)
     elif options.engine == "turso":
-        conn = _turso().connect(str(path), isolation_level=None)
+        conn = _connect_turso(path, options)
     else:
         raise EngineUnavailableError(options.engine, f"choose one of {', '.join(ENGINES)}")
     try:
@@ -138,6 +151,17 @@ def connect(path: Path, options: ConnectOptions) -> Connection:
         conn.close()
         raise
     return conn
+
+
+def _connect_turso(path: Path, options: ConnectOptions) -> Connection:
+    features = {"experimental_features": MULTIPROCESS_WAL} if options.multiprocess_wal else {}
+    conn: Connection = _turso().connect(str(path), isolation_level=None, **features)
+    return conn
+
+
+def database_files(path: Path) -> tuple[Path, ...]:
+    """The database file and its :data:`SIDECAR_SUFFIXES` files (present or not)."""
+    return (path, *(path.with_name(path.name + suffix) for suffix in SIDECAR_SUFFIXES))
 
 
 def _connect_sqlite(path: Path, options: ConnectOptions) -> sqlite3.Connection:
@@ -264,6 +288,10 @@ def _classify_message(exc: BaseException, waited_ms: float, busy_timeout_ms: int
     if INTERRUPTED in message.split(":")[0]:
         return INTERRUPTED
     if "locked by another process" in message or "locking error" in message:
+        return "engine_refused"
+    if "experimental multiprocess wal" in message:
+        # turso refusing a mixed open ("Database is already open with/without experimental
+        # multiprocess WAL in another process") or a place the mode cannot go (MVCC, VACUUM).
         return "engine_refused"
     if "database is locked" in message or "database is busy" in message or "busy" in message:
         return "lock_timeout" if waited_ms >= 0.9 * busy_timeout_ms else "busy"

@@ -85,6 +85,9 @@ class StoreOptions:
     #: Ids leased at once per process and table by the ``block`` strategy.
     id_block_size: int = 256
     read_only: bool = False
+    #: turso only: open with pyturso's experimental multi-process WAL, so several processes
+    #: can share the file; every process on the file must set it alike.
+    multiprocess_wal: bool = False
     #: Receives every SQL statement the engine runs (sqlite only), for tests and debugging.
     trace: Callable[[str], None] | None = None
 
@@ -261,6 +264,7 @@ class MetaDb(TableWriters):
             self.options.engine,
             self.options.busy_timeout_ms,
             self.options.read_only,
+            self.options.multiprocess_wal,
             self.options.trace,
         )
         conn = connect(self.path, options)

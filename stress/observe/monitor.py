@@ -39,7 +39,7 @@ from stress.artifacts import DatabasePlace
 from stress.clock import Clock, SystemClock
 from stress.config import Settings
 from stress.controls import Controls
-from stress.metadb import spool_files
+from stress.metadb import database_files, spool_files
 from stress.observe.backpressure import DISK, Backpressure, Limits
 from stress.observe.memory import HeapTrimmer, limit_arenas, peak_rss_bytes, reset_peak_rss
 from stress.outcomes import StopReason
@@ -88,7 +88,7 @@ class ResourceSample:
     load_1m: float
     """The system's 1-minute load average."""
     disk_bytes: int
-    """Database files with their -wal and -shm, and spool files, together."""
+    """Database files with their -wal, -shm and -tshm, and spool files, together."""
     wal_bytes: tuple[int, ...]
     """Size of each database's -wal file, by database index."""
     peak_rss_bytes: Mapping[str, int] = field(default_factory=dict)
@@ -126,7 +126,8 @@ def disk_usage(places: Iterable[DatabasePlace]) -> tuple[int, tuple[int, ...]]:
     for place in places:
         main = str(place.path)
         wal.append(_size(main + "-wal"))
-        total += _size(main) + wal[-1] + _size(main + "-shm")
+        # The file and every sidecar (-wal, -shm, turso's -tshm): all of it is the store's disk.
+        total += sum(_size(file) for file in database_files(place.path))
         total += sum(_size(path) for path in spool_files(place.home))
     return total, tuple(wal)
 

@@ -14,7 +14,7 @@ each database's spool, and the databases themselves. Checks, per database:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,16 +347,22 @@ class _Check:
 
 
 def verify_database(
-    database: DatabaseLedger, result: Verification, regenerate: Regenerate | None = None
+    database: DatabaseLedger,
+    result: Verification,
+    regenerate: Regenerate | None = None,
+    options: StoreOptions | None = None,
 ) -> None:
-    """Check one database against its ledgers and spool, adding to ``result``."""
+    """Check one database against its ledgers and spool, adding to ``result``.
+
+    ``options`` say how to open it (default: sqlite, read-only; see :func:`oracle_options`).
+    """
     expected = _read_expectations(database.ledgers, result)
     spool_ids, spool_digests = _spool_keys(database.home)
     in_flight = _in_flight_rows(expected, regenerate)
     seen = np.zeros(len(expected.rows), dtype=np.bool_)
     check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
     result.indeterminate += len(expected.in_flight)
-    store = MetaDb(database.path, database.home, StoreOptions(read_only=True))
+    store = MetaDb(database.path, database.home, options or StoreOptions(read_only=True))
     try:
         _check_store(check, store, database.path, result)
     finally:
@@ -475,9 +481,7 @@ def _check_unseen(check: _Check, result: Verification) -> None:
         check.example(result, "missing", f"{no_id[0]} row spooled without id ({where})")
 
 
-def _in_flight_rows(
-    expected: _Expected, regenerate: Regenerate | None
-) -> Counter[tuple[str, int]]:
+def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> Counter[tuple[str, int]]:
     """(table, digest) of every row the in-flight ops would have written, with multiplicity."""
     rows: Counter[tuple[str, int]] = Counter()
     if regenerate is None:
@@ -499,13 +503,26 @@ def _integrity(store: MetaDb, path: Path) -> str:
 
 
 def verify_databases(
-    databases: Iterable[DatabaseLedger], regenerate: Regenerate | None = None
+    databases: Iterable[DatabaseLedger],
+    regenerate: Regenerate | None = None,
+    options: StoreOptions | None = None,
 ) -> Verification:
     """Verify every database; the result's ``ok`` is the run's verdict."""
     result = Verification()
     for database in databases:
-        verify_database(database, result, regenerate)
+        verify_database(database, result, regenerate, options)
     return result
+
+
+def oracle_options(config: Mapping[str, Any]) -> StoreOptions:
+    """How the oracle opens a run's databases (``config``: its replay.json settings).
+
+    Read-only with sqlite, except in a run on turso's multi-process WAL: there every
+    connection must carry the flag, or turso's processes would not see the oracle's.
+    """
+    if config.get("turso_multiprocess_wal"):
+        return StoreOptions(engine="turso", read_only=True, multiprocess_wal=True)
+    return StoreOptions(read_only=True)
 
 
 def run_databases(run_dir: Path, replay: ReplayFile) -> list[DatabaseLedger]:
@@ -549,7 +566,9 @@ def verify_run(run_dir: Path, replay: ReplayFile | None = None) -> Verification:
     """
     if replay is None:
         replay = read_replay_file(run_dir / "replay.json")
-    return verify_databases(run_databases(run_dir, replay), plan_regenerator(replay))
+    return verify_databases(
+        run_databases(run_dir, replay), plan_regenerator(replay), oracle_options(replay.config)
+    )
 
 
 def format_verification(result: Verification) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
-from multiprocessing.queues import Queue
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from stress.bench import writers
+from stress.bench.fanout import Lane, run_workers
 from stress.bench.writers import (
     JSON_KEYS,
     WritersRow,
@@ -96,6 +97,9 @@ def test_each_combination_gets_its_own_database_and_spool(tmp_path: Path) -> Non
     assert len(folders) == 2
     assert all((tmp_path / name / "meta.db").exists() for name in folders)
     assert "| sqlite | per-op | rowid | 2 | 10 | 10 | 0 | 0 | 0 |" in out.getvalue()
+    first = out.getvalue().splitlines()[0]
+    assert first.startswith("stress bench writers: sqlite ")
+    assert first.endswith("; workers as processes; 5 rows per writer into cli_invocations")
 
 
 def test_turso_refusing_a_second_process_is_reported_not_a_bench_failure(tmp_path: Path) -> None:
@@ -199,17 +203,38 @@ def test_writer_report_counts_caught_exceptions_with_class_and_message() -> None
     assert report.errors == {"RuntimeError: disk on fire": 2}
 
 
-def test_a_writer_that_dies_without_reporting_counts_its_rows_as_failed() -> None:
-    ctx = writers._context()
-    results: Queue[writers._WriterReport] = ctx.Queue()
-    process = ctx.Process(target=os._exit, args=(3,))
-    process.start()
-    process.join()
+def _dies(code: int, lane: Lane) -> writers._WriterReport:
+    os._exit(code)  # a real death: no report, no cleanup
 
-    (report,) = writers._collect(results, [process], rows=5)
+
+@pytest.mark.slow
+def test_a_writer_that_dies_without_reporting_counts_its_rows_as_failed() -> None:
+    died = functools.partial(writers._died, rows=5)
+
+    (report,), _ = run_workers("processes", _dies, [3], died)
 
     assert report.failed == 5
-    assert report.errors == {"WriterDied: exit code 3 before reporting": 5}
+    assert report.errors == {"WorkerDied: exit code 3 before reporting": 5}
+
+
+@pytest.mark.slow
+def test_threads_mode_writes_every_row_in_one_process(tmp_path: Path) -> None:
+    args = _args(
+        "--writers", "3", "--rows-per-writer", "10", "--connection", "long-lived",
+        "--ids", "block", "--mode", "threads", "--dir", str(tmp_path), "--json",
+    )  # fmt: skip
+    out = io.StringIO()
+
+    assert run_writers_command(args, out) == 0
+
+    (result,) = orjson.loads(out.getvalue())
+    assert (result["landed"], result["lost"], result["failed"]) == (30, 0, 0)
+
+
+def test_writers_use_the_original_percentile() -> None:
+    # Rank round((n - 1) * q): of 1..20, p50 is the 11th (rank 9.5 rounds up), p95 the 19th
+    # (rank 18.05); linear interpolation would give 10.5 and 19.05.
+    assert writers._percentiles_ms([[float(i) for i in range(1, 21)]]) == (11.0, 19.0)
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -286,6 +286,25 @@ CLASSIFIED: list[tuple[BaseException, float, str]] = [
         0.0,
         "engine_refused",
     ),
+    # pyturso's refusals of a mixed open of its multi-process WAL, word for word as its
+    # library spells them (not produced on Linux by pyturso 0.8.3, which opens both ways).
+    (
+        _op_error(
+            "Failed opening database 'meta.db'. Database is already open with experimental "
+            "multiprocess WAL in another process"
+        ),
+        0.0,
+        "engine_refused",
+    ),
+    (
+        _op_error(
+            "Failed opening database 'meta.db'. Database is already open without experimental "
+            "multiprocess WAL in another process"
+        ),
+        0.0,
+        "engine_refused",
+    ),
+    (_op_error("VACUUM is incompatible with experimental multiprocess WAL"), 0.0, "engine_refused"),
     (_op_error("something new and strange"), 0.0, "other"),
 ]
 

@@ -23,7 +23,7 @@ def _place(folder: Path, index: int, sizes: dict[str, int]) -> DatabasePlace:
     return DatabasePlace(index, home / "meta.db", home)
 
 
-def test_disk_counts_database_wal_shm_and_spool_files_and_wal_per_database(
+def test_disk_counts_database_wal_shm_tshm_and_spool_files_and_wal_per_database(
     tmp_path: Path,
 ) -> None:
     first = _place(
@@ -33,13 +33,14 @@ def test_disk_counts_database_wal_shm_and_spool_files_and_wal_per_database(
             "meta.db": 1000,
             "meta.db-wal": 300,
             "meta.db-shm": 32,
+            "meta.db-tshm": 86,  # turso's multi-process WAL coordination file
             "logs/meta-db-errors-2026-01-01.jsonl": 50,
             "unrelated.txt": 9999,
         },
     )
     second = _place(tmp_path, 1, {"meta.db": 10})  # no WAL right now: it comes and goes
     total, wal = disk_usage((first, second))
-    assert total == 1000 + 300 + 32 + 50 + 10
+    assert total == 1000 + 300 + 32 + 86 + 50 + 10
     assert wal == (300, 0)
 
 

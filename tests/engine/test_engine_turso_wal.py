@@ -1,0 +1,151 @@
+"""turso's experimental multi-process WAL in whole runs (``STRESS_TURSO_MULTIPROCESS_WAL``).
+
+- settings the mode cannot run with are refused in one line naming the variable;
+- every process flagged: two worker processes share one file, the lock fault's holder is a
+  flagged pyturso process whose lock sends writes to the spool, and the flagged oracle finds
+  every acknowledged row;
+- a mixed deployment (one worker process opens WITHOUT the flag): pyturso 0.8.3 does not
+  refuse the open on Linux. What the engine then does varies with timing; by hand (runs of 4 s,
+  `stress run --engine turso --turso-multiprocess-wal true --turso-unflagged-processes 1
+  --processes 2 --databases 1 --users inserter=2 --seed N`): acknowledged rows missing with
+  ``integrity_check`` still ok; the unflagged process aborting (a panic in turso's WAL code,
+  SIGABRT; seeds 1, 2); the file left unreadable ("short read on page", "Invalid page type";
+  seeds 3, 4); its stale view of the ``ids`` table reserving an id already taken (``UNIQUE
+  constraint failed``); or, now and then, no harm at all (seed 5: every acknowledged row
+  found). The test asserts that the run's verdict matches what the engine did, whichever it
+  was, and stops at the first seed that shows harm.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import small_settings
+from faults_helpers import cli_run, read_json
+
+from stress.bench.figures import count_rows
+from stress.engine.tursowal import check_turso_wal, lock_holder_engine, worker_options
+from stress.errors import ConfigError
+from stress.metadb import JSON_TABLES, StoreOptions
+
+needs_turso = pytest.mark.skipif(
+    importlib.util.find_spec("turso") is None,
+    reason="pyturso is not installed (pip install 'stress[turso]'); CI installs it",
+)
+
+
+def test_the_flag_needs_turso(tmp_path: Path) -> None:
+    settings = small_settings(tmp_path, turso_multiprocess_wal="true")
+    with pytest.raises(ConfigError, match=r"STRESS_TURSO_MULTIPROCESS_WAL=true: .*turso"):
+        check_turso_wal(settings)
+
+
+def test_unflagged_processes_need_the_flag_and_a_flagged_process(tmp_path: Path) -> None:
+    lone = small_settings(tmp_path, engine="turso", processes=2, turso_unflagged_processes=1)
+    with pytest.raises(ConfigError, match=r"STRESS_TURSO_UNFLAGGED_PROCESSES=1: .*WAL=true"):
+        check_turso_wal(lone)
+    every = small_settings(
+        tmp_path,
+        engine="turso",
+        processes=2,
+        turso_multiprocess_wal="true",
+        turso_unflagged_processes=2,
+    )
+    with pytest.raises(ConfigError, match="must be below STRESS_PROCESSES=2"):
+        check_turso_wal(every)
+
+
+def test_only_the_first_n_workers_open_without_the_flag(tmp_path: Path) -> None:
+    settings = small_settings(
+        tmp_path,
+        engine="turso",
+        processes=3,
+        turso_multiprocess_wal="true",
+        turso_unflagged_processes=1,
+    )
+    check_turso_wal(settings)
+    flagged = StoreOptions(engine="turso", multiprocess_wal=True)
+    assert [worker_options(flagged, settings, i).multiprocess_wal for i in range(3)] == [
+        False,
+        True,
+        True,
+    ]
+    assert lock_holder_engine(settings) == "turso-multiprocess-wal"
+
+
+@pytest.mark.slow
+@needs_turso
+def test_flagged_processes_share_a_file_and_a_flagged_lock_holder_spools_writes(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "run"
+    code, output = cli_run(
+        run_dir,
+        engine="turso",
+        turso_multiprocess_wal="true",
+        processes="2",
+        databases="1",
+        duration="4",
+        busy_timeout_ms="200",
+        faults="lock=every:1s:hold:600ms",
+    )
+
+    summary = read_json(run_dir / "summary.json")
+    assert code == 0, output
+    locks = summary["faults"]["events"]
+    # The holder needs a second or so to load pyturso and wait its turn: the run's last locks
+    # may end with the run; at least one held its full 600 ms.
+    assert any(event["effect"].startswith("write-locked (BEGIN IMMEDIATE)") for event in locks)
+    verification = summary["verification"]
+    assert verification["ok"] and verification["missing"] == 0, verification
+    assert verification["spooled"] > 0, "the flagged holder's lock kept no write out"
+    assert set(verification["integrity"].values()) == {"ok"}
+    # turso's shared coordination file sits beside the database, and is counted as its disk.
+    assert (run_dir / "db-0" / "meta.db-tshm").exists()
+
+
+def _what_the_engine_did(summary: dict[str, Any], output: str) -> set[str]:
+    """The harms a mixed run shows, each from its own evidence (none: the run came out whole)."""
+    verification = summary["verification"]
+    harms = set()
+    if any(crash["signal"] == "SIGABRT" for crash in summary["crashes"]):
+        harms.add("engine aborted")  # the process's exit signal, seen by the coordinator
+    if set(verification["integrity"].values()) != {"ok"}:
+        harms.add("file damaged")  # the engine's own integrity check, or the file unreadable
+    if verification["missing"] > 0:
+        harms.add("acknowledged rows missing")
+    if "UNIQUE constraint failed" in output:
+        harms.add("stale ids")
+    return harms
+
+
+@pytest.mark.slow
+@needs_turso
+def test_a_mixed_deployment_is_reported_as_the_engine_behaved(tmp_path: Path) -> None:
+    """Whatever the engine did to a mixed run, the run's verdict says it; up to three seeds,
+    stopping at the first that shows harm (most do: see the module's note)."""
+    for seed in ("5150", "1", "3"):
+        run_dir = tmp_path / f"run-{seed}"
+        code, output = cli_run(
+            run_dir, seed=seed, engine="turso", turso_multiprocess_wal="true",
+            turso_unflagged_processes="1", processes="2", databases="1", users="inserter=2",
+            duration="3",
+        )  # fmt: skip
+        summary = read_json(run_dir / "summary.json")
+        verification, harms = summary["verification"], _what_the_engine_did(summary, output)
+        evidence = (seed, harms, verification, summary["crashes"], output[-2000:])
+        if harms:
+            assert code == 1 == summary["exit_code"], evidence
+            if harms & {"file damaged", "acknowledged rows missing"}:
+                assert not verification["ok"], evidence
+            return
+        # Whole this time: the verdict is clean, and a reader of its own finds every
+        # acknowledged row in the file.
+        assert code == 0 and verification["ok"], evidence
+        flagged = StoreOptions(engine="turso", multiprocess_wal=True)
+        db = run_dir / "db-0" / "meta.db"
+        in_file = count_rows(db, db.parent, flagged, JSON_TABLES)
+        assert in_file is not None and in_file >= verification["acknowledged"] > 0, evidence
