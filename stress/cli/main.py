@@ -48,6 +48,7 @@ _RUN_EXAMPLE = """examples:
 
 
 _BENCH_HELP = "benchmarks that print figures"
+_SWEEP_HELP = "run many seeds (each a stress run) on Dask: a local cluster or a scheduler"
 
 # Subscripted only for the type checker: argparse's class is not generic at run time.
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -103,6 +104,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
+    _add_sweep(commands, chosen == "sweep")
     if chosen == "bench":
         _add_bench(commands)
     else:
@@ -127,6 +129,15 @@ def _add_oracle(commands: _Commands) -> None:
         "  stress spool replay --home ~/.netsky --db ~/.netsky/meta.db",
     )
     add_spool_arguments(spool)
+
+
+def _add_sweep(commands: _Commands, chosen: bool) -> None:
+    if not chosen:
+        commands.add_parser("sweep", help=_SWEEP_HELP)
+        return
+    from stress.cli.sweep import SWEEP_EXAMPLE, add_sweep_arguments
+
+    add_sweep_arguments(_command(commands, "sweep", _SWEEP_HELP, SWEEP_EXAMPLE))
 
 
 def _add_profiles(commands: _Commands) -> None:
@@ -245,6 +256,12 @@ def _cmd_settings(out: TextIO) -> int:
     return _print_block(settings_table_markdown(), out)
 
 
+def _cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.sweep import run_sweep_command
+
+    return run_sweep_command(args, out)
+
+
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from stress.cli.bench import run_monitor_command, run_overhead_command, run_writers_command
 
@@ -269,6 +286,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "replay": _cmd_replay,
     "profiles": _cmd_profiles,
     "bench": _cmd_bench,
+    "sweep": _cmd_sweep,
     "verify": run_verify_command,
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
