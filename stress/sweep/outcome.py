@@ -101,11 +101,11 @@ def failure_of(run_dir: Path) -> tuple[str | None, str, str]:
 
 
 def _failure_line(failure: dict[str, Any], stop_reason: str | None) -> str:
-    parts = [str(failure.get(key)) for key in ("check", "op", "table") if failure.get(key)]
     detail = failure.get("detail")
-    head = stop_reason or str(failure.get("stop_reason") or "failure")
-    text = " ".join([head, *parts])
-    return f"{text}: {detail}" if detail else text
+    if isinstance(detail, str) and detail:
+        return detail
+    parts = [str(failure.get(key)) for key in ("check", "op", "table") if failure.get(key)]
+    return " ".join([stop_reason or str(failure.get("stop_reason") or "failure"), *parts])
 
 
 def ops_of(run_dir: Path) -> int | None:

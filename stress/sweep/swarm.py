@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stress.metadb import CONNECTION_MODES, ID_STRATEGIES
 from stress.sweep.errors import SwarmBoundsError
@@ -129,13 +136,14 @@ class SwarmBounds(BaseModel):
     rate: _Rate | None = None
     faults: _Faults | None = None
 
-    @model_validator(mode="after")
-    def _some_user(self) -> SwarmBounds:
-        for name, (low, high) in (self.users or {}).items():
+    @field_validator("users")
+    @classmethod
+    def _some_user(cls, users: dict[str, tuple[int, int]] | None) -> Any:
+        for name, (low, high) in (users or {}).items():
             _check_pair(low, high, name)
-        if self.users is not None and not any(high > 0 for _, high in self.users.values()):
+        if users is not None and not any(high > 0 for _, high in users.values()):
             raise ValueError("every class has at most 0 users; let one have at least 1")
-        return self
+        return users
 
 
 def load_bounds(path: Path) -> SwarmBounds:
