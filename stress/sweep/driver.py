@@ -129,7 +129,8 @@ def run_sweep(
     """Run the sweep; prints progress and the failure table to ``out``."""
     require_dask()
     specs = plan_runs(plan, overrides)  # every bad value refused before anything is written
-    with sweep_folder(plan) as (earlier, log):
+    # The cluster first: a scheduler that cannot be reached is refused before the folder exists.
+    with _client(plan) as client, sweep_folder(plan) as (earlier, log):
         done = {result.seed for result in earlier}
         todo = [spec for spec in specs if spec.seed not in done]
         results = list(earlier)
@@ -143,8 +144,7 @@ def run_sweep(
             file=out,
             flush=True,
         )
-        with _client(plan) as client:
-            interrupted = _collect(client, plan, todo, log, results, progress, interrupts)
+        interrupted = _collect(client, plan, todo, log, results, progress, interrupts)
         return _finish(plan, results, progress, interrupted, out)
 
 
