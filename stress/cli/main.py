@@ -156,6 +156,7 @@ def _add_bench(commands: _Commands) -> None:
     from stress.cli.bench import (
         add_monitor_arguments,
         add_overhead_arguments,
+        add_sweep_bench_arguments,
         add_writers_arguments,
     )
 
@@ -183,6 +184,13 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    sweep = _command(
+        kinds,
+        "sweep",
+        help_text="stress sweep's own overhead against xargs -P starting the same runs",
+        epilog="example:\n  stress bench sweep --seeds 40 --per-run 5 --workers 2 --rounds 2",
+    )
+    add_sweep_bench_arguments(sweep)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -263,8 +271,15 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.cli.bench import run_monitor_command, run_overhead_command, run_writers_command
+    from stress.cli.bench import (
+        run_monitor_command,
+        run_overhead_command,
+        run_sweep_bench_command,
+        run_writers_command,
+    )
 
+    if args.bench == "sweep":
+        return run_sweep_bench_command(args, out)
     if args.bench == "writers":
         return run_writers_command(args, out)
     if args.bench == "monitor":

@@ -57,7 +57,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="wall-clock limit of one run, verification included; past it the run's process "
         "group is killed and the run is a finding (default: 2 x per-run + 60s)",
     )
-    add("--workers", help="runs at once (default: cores; with --scheduler, at most this many)")
+    add("--workers", help="runs at once (default: cores; with --scheduler, the cluster's threads)")
     add("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)")
     add(
         "--swarm",
@@ -130,12 +130,11 @@ def plan_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Swee
         raise ConfigError("--resume", "set", "name the sweep to resume with --output-dir DIR")
     output = args.output_dir or f"sweeps/{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     swarm = None if args.swarm is None else Path(args.swarm) if args.swarm else DEFAULT_BOUNDS
-    workers = os.cpu_count() or 1
     return SweepPlan(
         seeds=_seeds(args),
         duration_s=per_run,
         timeout_s=timeout,
-        workers=workers if args.workers is None else whole_flag("--workers", args.workers, 1),
+        workers=None if args.workers is None else whole_flag("--workers", args.workers, 1),
         output_dir=Path(output).absolute(),
         base_env=base,
         max_ops_per_user=(

@@ -103,7 +103,7 @@ def _client(plan: SweepPlan) -> Iterator[Client]:
     with (
         LocalCluster(
             n_workers=1,
-            threads_per_worker=plan.workers,
+            threads_per_worker=plan.local_workers,
             processes=False,
             dashboard_address=None,
         ) as cluster,
@@ -114,9 +114,9 @@ def _client(plan: SweepPlan) -> Iterator[Client]:
 
 def _in_flight_limit(plan: SweepPlan, client: Client) -> int:
     if plan.scheduler is None:
-        return plan.workers
-    threads = sum(client.nthreads().values())
-    return max(1, min(plan.workers, threads)) if threads else plan.workers
+        return plan.local_workers
+    threads = sum(client.nthreads().values()) or 1
+    return threads if plan.workers is None else plan.workers
 
 
 def run_sweep(
@@ -137,7 +137,7 @@ def run_sweep(
         in_range = [result for result in earlier if result.seed in plan.seeds.seeds()]
         progress = Progress(len(plan.seeds), now, out, earlier=len(in_range))
         progress.failing = sum(result.failed for result in in_range)
-        where = plan.scheduler or f"a local cluster of {plan.workers}"
+        where = plan.scheduler or f"a local cluster of {plan.local_workers}"
         print(
             f"stress sweep: seeds {plan.seeds.text} ({len(todo)} to run, {len(done)} done "
             f"before) on {where}; folder {plan.output_dir}",

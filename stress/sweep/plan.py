@@ -11,6 +11,7 @@ a bad value is one line and exit 2, not a sweep of failed runs.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +57,10 @@ class SweepPlan:
     #: Wall-clock limit of one run, in seconds (verification included); past it the run's
     #: process group is killed and the run is a ``timeout`` finding.
     timeout_s: float
-    #: Runs at once (local cluster); a cluster's workers bring their own threads.
-    workers: int
     output_dir: Path
     base_env: Mapping[str, str] = field(default_factory=dict)
+    #: Runs at once; None = the machine's cores (local cluster) or the cluster's threads.
+    workers: int | None = None
     max_ops_per_user: int | None = None
     #: ``tcp://HOST:PORT`` of a Dask scheduler; None = a local cluster.
     scheduler: str | None = None
@@ -68,6 +69,11 @@ class SweepPlan:
     keep_all: bool = False
     shrink: bool = False
     resume: bool = False
+
+    @property
+    def local_workers(self) -> int:
+        """Threads of the local cluster: ``workers``, else the machine's cores."""
+        return self.workers if self.workers is not None else os.cpu_count() or 1
 
     @property
     def runs_dir(self) -> Path:
