@@ -250,7 +250,7 @@ def _finish(
     rate = round(progress.runs_per_min(), 2)
     document = sweep_document(plan, results, status=status, runs_per_min=rate)
     write_json_atomic(plan.output_dir / "sweep.json", document)
-    progress.print()
+    progress.final()
     groups = failure_groups(results)
     out.write(format_failures(groups))
     folder = plan.output_dir

@@ -39,6 +39,7 @@ class Progress:
     done: int = 0
     _started: float = field(init=False)
     _printed: float = field(init=False)
+    _last: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self._started = self.now()
@@ -74,4 +75,10 @@ class Progress:
 
     def print(self) -> None:
         self._printed = self.now()
-        print(self.line(), file=self.out, flush=True)
+        self._last = self.line()
+        print(self._last, file=self.out, flush=True)
+
+    def final(self) -> None:
+        """The closing line, unless the last one printed already says the same."""
+        if self.line() != self._last:
+            self.print()
