@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,turso,report]'
+	$(BIN)/pip install --quiet -e '.[dev,turso,report,sweep]'
 	touch $(STAMP)
 
 ## run: a 30-second stress run against a local meta.db; prints where the artifacts are

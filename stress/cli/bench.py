@@ -21,6 +21,7 @@ import orjson
 
 from stress.bench.monitor import MonitorPlan
 from stress.bench.overhead import OverheadPlan
+from stress.bench.sweep import SweepBenchPlan
 from stress.bench.writers import TABLES, BenchPlan
 from stress.cli.benchload import add_mode_arguments, mode_from_args
 from stress.cli.flags import choices_flag, counts_flag, number_flag, whole_flag
@@ -30,10 +31,12 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 __all__ = [
     "add_monitor_arguments",
     "add_overhead_arguments",
+    "add_sweep_bench_arguments",
     "add_writers_arguments",
     "plan_from_args",
     "run_monitor_command",
     "run_overhead_command",
+    "run_sweep_bench_command",
     "run_writers_command",
 ]
 
@@ -41,6 +44,7 @@ __all__ = [
 _DEFAULT = BenchPlan()
 _OVERHEAD = OverheadPlan()
 _MONITOR = MonitorPlan()
+_SWEEP = SweepBenchPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -230,4 +234,34 @@ def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
         print(orjson.dumps(asdict(result)).decode(), file=out)
     else:
         out.write(format_monitor(result))
+    return 0
+
+
+# -- sweep ---------------------------------------------------------------------------------
+
+
+def add_sweep_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--seeds", default=str(_SWEEP.seeds), help="seeds a side runs (default: %(default)s)")
+    add("--per-run", default=f"{_SWEEP.per_run_s:g}", help="seconds of each run")
+    add("--workers", default=str(_SWEEP.workers), help="runs at once, both sides")
+    add("--rounds", default=str(_SWEEP.rounds), help="rounds a side, alternating")
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_sweep_bench_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.bench.sweep import format_sweep_bench, measure_sweep
+
+    plan = SweepBenchPlan(
+        seeds=whole_flag("--seeds", args.seeds, 1),
+        per_run_s=number_flag("--per-run", args.per_run, 0.1),
+        workers=whole_flag("--workers", args.workers, 1),
+        rounds=whole_flag("--rounds", args.rounds, 1),
+    )
+    bench = measure_sweep(plan)
+    if args.json:
+        document = {**asdict(bench), "median_ratio": bench.median_ratio}
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_sweep_bench(bench))
     return 0

@@ -59,6 +59,7 @@ _RUN_EXAMPLE = """examples:
 
 
 _BENCH_HELP = "benchmarks that print figures"
+_SWEEP_HELP = "run many seeds (each a stress run) on Dask: a local cluster or a scheduler"
 
 # Subscripted only for the type checker: argparse's class is not generic at run time.
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -125,6 +126,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     _add_oracle(commands)
     add_selftest(commands)
     _add_reports(commands)
+    _add_sweep(commands, chosen == "sweep")
     if chosen == "bench":
         _add_bench(commands)
     else:
@@ -185,6 +187,15 @@ def _add_reports(commands: _Commands) -> None:
     add_db_arguments(db)
 
 
+def _add_sweep(commands: _Commands, chosen: bool) -> None:
+    if not chosen:
+        commands.add_parser("sweep", help=_SWEEP_HELP)
+        return
+    from stress.cli.sweep import SWEEP_EXAMPLE, add_sweep_arguments
+
+    add_sweep_arguments(_command(commands, "sweep", _SWEEP_HELP, SWEEP_EXAMPLE))
+
+
 def _add_profiles(commands: _Commands) -> None:
     profiles = _command(
         commands,
@@ -201,6 +212,7 @@ def _add_bench(commands: _Commands) -> None:
     from stress.cli.bench import (
         add_monitor_arguments,
         add_overhead_arguments,
+        add_sweep_bench_arguments,
         add_writers_arguments,
     )
 
@@ -228,6 +240,13 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    sweep = _command(
+        kinds,
+        "sweep",
+        help_text="stress sweep's own overhead against xargs -P starting the same runs",
+        epilog="example:\n  stress bench sweep --seeds 40 --per-run 5 --workers 2 --rounds 2",
+    )
+    add_sweep_bench_arguments(sweep)
     _add_original_benches(kinds)
 
 
@@ -342,9 +361,22 @@ def _cmd_settings(out: TextIO) -> int:
     return _print_block(settings_table_markdown(), out)
 
 
-def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.cli.bench import run_monitor_command, run_overhead_command, run_writers_command
+def _cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.sweep import run_sweep_command
 
+    return run_sweep_command(args, out)
+
+
+def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.bench import (
+        run_monitor_command,
+        run_overhead_command,
+        run_sweep_bench_command,
+        run_writers_command,
+    )
+
+    if args.bench == "sweep":
+        return run_sweep_bench_command(args, out)
     if args.bench == "writers":
         return run_writers_command(args, out)
     if args.bench == "monitor":
@@ -378,6 +410,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "replay": _cmd_replay,
     "profiles": _cmd_profiles,
     "bench": _cmd_bench,
+    "sweep": _cmd_sweep,
     "verify": run_verify_command,
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
