@@ -165,7 +165,7 @@ def database_files(path: Path) -> tuple[Path, ...]:
 
 
 def _connect_sqlite(path: Path, options: ConnectOptions) -> sqlite3.Connection:
-    target = f"file:{path}?mode=ro" if options.read_only else str(path)
+    target = _read_only_uri(path) if options.read_only else str(path)
     conn = sqlite3.connect(
         target,
         timeout=options.busy_timeout_ms / 1000,
@@ -176,6 +176,26 @@ def _connect_sqlite(path: Path, options: ConnectOptions) -> sqlite3.Connection:
     if options.trace is not None:
         conn.set_trace_callback(options.trace)
     return conn
+
+
+#: A WAL file this short holds no frame (0 bytes, or its 32-byte header alone).
+_EMPTY_WAL_BYTES = 32
+
+
+def _read_only_uri(path: Path) -> str:
+    """``mode=ro``; on read-only media with no WAL frames to read, ``immutable=1`` as well.
+
+    A WAL-mode file opened ``mode=ro`` needs its ``-shm`` file, which SQLite cannot create on
+    read-only media (an archived run folder, a CI artifact mount): the open fails with
+    "unable to open database file". When the folder cannot be written and no WAL frame
+    exists, every committed row is in the main file and nobody can be writing it, so reading
+    it as immutable is exact. A non-empty WAL is never ignored: then only ``mode=ro`` is tried.
+    """
+    wal = path.with_name(path.name + "-wal")
+    wal_bytes = wal.stat().st_size if wal.exists() else 0
+    if not os.access(path.parent, os.W_OK) and wal_bytes <= _EMPTY_WAL_BYTES:
+        return f"file:{path}?mode=ro&immutable=1"
+    return f"file:{path}?mode=ro"
 
 
 def _configure(conn: Connection, options: ConnectOptions) -> None:

@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -90,13 +91,23 @@ def test_verify_of_a_damaged_replay_file_is_one_line_and_exit_2(
     assert not (run_dir / "verification.json").exists()
 
 
+@pytest.mark.parametrize("sidecars", ["none", "left-by-a-reader"])
 def test_verify_of_a_run_on_read_only_media_prints_its_verdict(
-    process_run: RunOutcome, tmp_path: Path
+    process_run: RunOutcome, tmp_path: Path, sidecars: str
 ) -> None:
     """A run folder kept read-only (an archive, a CI artifact) is still checked: the verdict
-    is printed and stands; only verification.json is reported as not written."""
+    is printed and stands; only verification.json is reported as not written. An archive
+    holds meta.db alone, or with the empty -wal and the -shm a read-only reader leaves."""
     run_dir = tmp_path / "run"
     shutil.copytree(process_run.run_dir, run_dir)
+    for database in run_dir.glob("db-*/meta.db"):
+        for sidecar in database.parent.glob("meta.db-*"):
+            sidecar.unlink()
+        if sidecars == "left-by-a-reader":
+            sqlite3.connect(f"file:{database}?mode=ro", uri=True).execute(
+                "SELECT count(*) FROM sqlite_master"
+            ).fetchone()
+            assert database.with_name("meta.db-shm").exists()
     mounted = subprocess.run(["mount", "--bind", str(run_dir), str(run_dir)], check=False)
     if mounted.returncode != 0:
         pytest.skip("bind mount refused (needs root)")
@@ -105,10 +116,11 @@ def test_verify_of_a_run_on_read_only_media_prints_its_verdict(
         if subprocess.run(remount, check=False).returncode != 0:
             pytest.skip("read-only remount refused")
         out = io.StringIO()
-        assert main(["verify", str(run_dir)], out=out) == 0
+        code = main(["verify", str(run_dir)], out=out)
     finally:
         subprocess.run(["umount", str(run_dir)], check=True)
     text = out.getvalue()
+    assert code == 0, text
     assert "not written: " in text and "Read-only file system" in text, text
     assert "missing" in text, text
     assert not (run_dir / "verification.json").exists()
