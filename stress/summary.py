@@ -35,6 +35,7 @@ __all__ = [
     "CrashEntry",
     "Environment",
     "ErrorEntry",
+    "FailureEntry",
     "FaultEventEntry",
     "FaultsSection",
     "MonitorCostEntry",
@@ -482,6 +483,29 @@ class Verdict(TypedDict):
     ]
 
 
+@with_config(_STRICT)
+class FailureEntry(TypedDict):
+    """A failing run's signature and the parts it is a hash of (see ``stress/signature.py``)."""
+
+    signature: Annotated[
+        str, _doc("12 hex digits: the same bug found by two seeds has one signature")
+    ]
+    stop_reason: StopReason
+    check: Annotated[
+        str,
+        _doc(
+            "the check that failed: missing, changed, unaccounted, integrity, unreadable, "
+            "crash, harness_error, stalled, resource, threshold, or invariant:NAME"
+        ),
+    ]
+    op: Annotated[str | None, _doc("the op kind every failing row came from, or null")]
+    table: Annotated[str | None, _doc("the table every failing row is in, or null")]
+    error_class: Annotated[
+        str | None, _doc("the error's class (an exception class, a signal), never its message")
+    ]
+    detail: Annotated[str, _doc("for a person: the parts, a count and an example (not hashed)")]
+
+
 @with_config(ConfigDict(extra="forbid"))
 class NotRun(TypedDict):
     """No verdict (yet)."""
@@ -556,6 +580,13 @@ class Summary(BaseModel):
             "it, an object with only not_run, saying why."
         ),
         json_schema_extra=_one_of,
+    )
+    failure: FailureEntry | None = Field(
+        default=None,
+        description=(
+            "a failing run's (exit code 1) signature and its readable parts; null when the "
+            "run did not fail"
+        ),
     )
 
     def document(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.selftest import add_selftest, run_selftest_command
 from stress.cli.tools import (
     add_spool_arguments,
     add_verify_arguments,
@@ -33,9 +34,9 @@ from stress.version import __version__
 __all__ = ["main"]
 
 EXIT_CODES = """exit codes:
-  0    the run was clean (replay: every plan digest equal)
+  0    the run was clean (replay: every plan digest equal, and the recorded outcome again)
   1    the run found a failure: a crash, a harness error, a broken invariant or threshold,
-       or a replay that diverged
+       a replay that diverged, or a recorded failure a replay did not reproduce
   2    bad input: a STRESS_* variable or flag, a profile, a replay file
   130  interrupted (SIGINT or SIGTERM); both artifacts are still written
 """
@@ -100,14 +101,27 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     replay.add_argument("path", type=Path, nargs="?", help="replay.json (or STRESS_REPLAY_FILE)")
     replay.add_argument("--output-dir", type=Path, help="folder of the replay's run")
+    replay.add_argument(
+        "--tries",
+        type=_tries,
+        default=1,
+        help="runs to try a recorded failure that does not come back (default 1)",
+    )
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
+    add_selftest(commands)
     if chosen == "bench":
         _add_bench(commands)
     else:
         commands.add_parser("bench", help=_BENCH_HELP)
     return parser
+
+
+def _tries(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number >= 1 (e.g. 3)")
+    return int(text)
 
 
 def _add_oracle(commands: _Commands) -> None:
@@ -208,7 +222,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         )
     with Interrupts().installed() as interrupts:
         return replay_run(
-            path, output_dir=args.output_dir, out=out, interrupts=interrupts
+            path, output_dir=args.output_dir, out=out, interrupts=interrupts, tries=args.tries
         ).exit_code
 
 
@@ -272,6 +286,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "verify": run_verify_command,
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
+    "selftest": run_selftest_command,
 }
 
 

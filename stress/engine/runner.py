@@ -184,6 +184,7 @@ def _worker_specs(
     run_dir: Path,
 ) -> list[WorkerSpec]:
     from stress.engine.worker import WorkerSpec
+    from stress.mutants import parse_mutant
     from stress.plan.workload import PlanLimits
 
     limits = PlanLimits.from_config(settings.model_dump())
@@ -203,6 +204,7 @@ def _worker_specs(
             pacing=Pacing.of_run(
                 settings.target_ops_per_sec, len(users), settings.latency_limit_ms
             ),
+            mutant=parse_mutant(settings.mutant) if settings.mutant is not None else None,
         )
         for idx in range(workers)
         if any(u.process_idx == idx for u in users)
@@ -490,6 +492,7 @@ def _end_of_run(
     The oracle can take seconds; a run stopped by a signal must not wait for it to leave its
     artifacts. A signal while it runs skips it (:class:`VerificationSkipped`), recorded as such.
     """
+    from stress.engine.failure import print_closing_lines, with_failure
     from stress.observe.progress import format_results_block
     from stress.oracle.verify import format_verification
 
@@ -510,6 +513,11 @@ def _end_of_run(
             stop_reason=StopReason.INVARIANT,
             exit_code=_exit_code(result),
         )
+    summary = with_failure(
+        summary,
+        None if isinstance(verdict, VerificationSkipped) else verdict,
+        ReplayFile.model_validate(replay_doc),
+    )
     document = summary.document()
     write_json_atomic(run_dir / "summary.json", document)
     print(format_results_block(document), file=stream)
@@ -519,7 +527,7 @@ def _end_of_run(
         print(f"verification skipped: {verdict}; check it: stress verify {run_dir}", file=stream)
     else:
         print(format_verification(verdict), file=stream)
-    print(f"replay this run: stress replay {run_dir / 'replay.json'}", file=stream)
+    print_closing_lines(stream, run_dir, summary.failure)
     return RunOutcome(
         run_dir,
         facts.seed,

@@ -42,12 +42,15 @@ from stress.oracle.ledger import (
 )
 from stress.plan.profiles import profile_from_dict
 from stress.plan.workload import PlanLimits, UserPlan
+from stress.signature import Check, invariant_check
 from stress.summary import MAX_EXAMPLES, Verdict
 
 __all__ = [
+    "FINDING_OPS",
     "MAX_EXAMPLES",
     "QUICK_CHECK_BYTES",
     "DatabaseLedger",
+    "Finding",
     "Verification",
     "format_verification",
     "plan_regenerator",
@@ -61,6 +64,34 @@ __all__ = [
 QUICK_CHECK_BYTES = 256 * 2**20
 #: Store rows read per query while verifying, so memory does not grow with the table.
 _CHUNK_ROWS = 5_000
+#: Distinct (ledger, op) pairs a finding keeps, so the failure's op kind can be told cheaply.
+FINDING_OPS = 64
+#: The checks whose findings name what a row was promised, beyond the counts' words: a row the
+#: store said it spooled that the spool lacks, and one id acknowledged for two rows.
+SPOOL_CHECK = invariant_check("spool")
+UNIQUE_IDS_CHECK = invariant_check("unique-ids")
+
+
+@dataclass
+class Finding:
+    """Where one check failed: the tables, and some of the ops (ledger, op index) involved.
+
+    Kept beside the counts (not in the verdict, whose format is fixed) so that a failure's
+    signature can name the table and op kind (:mod:`stress.oracle.failure`).
+    """
+
+    tables: set[str] = field(default_factory=set)
+    ops: set[tuple[Path, int]] = field(default_factory=set)
+    #: Failing rows whose op is not known (a row no one wrote, an unreadable file).
+    unknown_ops: bool = False
+
+    def add(self, table: str | None, op: tuple[Path, int] | None) -> None:
+        if table is not None:
+            self.tables.add(table)
+        if op is None:
+            self.unknown_ops = True
+        elif len(self.ops) < FINDING_OPS:
+            self.ops.add(op)
 
 
 @dataclass
@@ -82,6 +113,8 @@ class Verification:
     unchecked: int = 0
     integrity: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    #: Check (a :class:`~stress.signature.Check` word, or ``invariant:NAME``) -> where it failed.
+    findings: dict[str, Finding] = field(default_factory=lambda: defaultdict(Finding))
 
     @property
     def ok(self) -> bool:
@@ -145,6 +178,10 @@ class _Expected:
     spooled_no_id: dict[tuple[str, int], str]
     #: Ops in flight at a kill: (ledger, op index, stream position before the op).
     in_flight: list[tuple[Path, int, int]]
+
+    def op_at(self, position: int) -> tuple[Path, int]:
+        row = self.rows[position]
+        return self.paths[int(row["source"])], int(row["op"])
 
     def where(self, position: int) -> str:
         row = self.rows[position]
@@ -244,7 +281,21 @@ def _read_expectations(ledgers: Sequence[Path], result: Verification) -> _Expect
     parts.clear()
     rows.sort(order="key", kind="stable")
     expected.rows = rows
+    _find_reused_ids(expected, result)
     return expected
+
+
+def _find_reused_ids(expected: _Expected, result: Verification) -> None:
+    """One id acknowledged for two rows of a table: the store handed it out twice.
+
+    The rows are sorted by (table, id), so a reused id is two equal neighbours. Only one of
+    the two can be in the store: the other is also counted missing below; this names why.
+    """
+    keys = expected.rows["key"]
+    for at in np.flatnonzero(keys[1:] == keys[:-1]) + 1:
+        packed = int(keys[at])
+        table = JSON_TABLES[packed >> _ID_BITS]
+        result.findings[UNIQUE_IDS_CHECK].add(table, expected.op_at(int(at)))
 
 
 def _spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
@@ -328,10 +379,16 @@ def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification)
         unseen = int(np.count_nonzero(~check.seen))
         result.unchecked += unseen + len(check.expected.spooled_no_id) - len(check.seen_no_id)
         result.integrity[str(path)] = f"unreadable: {error}"
+        result.findings[Check.UNREADABLE].add(None, None)
         check.example(result, "unreadable", f"{path.name}: {error}")
         return
     _check_unseen(check, result)
     result.integrity[str(path)] = _integrity(store, path)
+    state = result.integrity[str(path)]
+    if state != "ok":
+        result.findings[Check.UNREADABLE if "unreadable" in state else Check.INTEGRITY].add(
+            None, None
+        )
 
 
 def _check_chunk(
@@ -354,6 +411,7 @@ def _check_chunk(
         check.seen[at] = True
         if int(expected.rows[at]["digest"]) != digests[offset]:
             result.missing += 1
+            result.findings[Check.CHANGED].add(table, expected.op_at(at))
             check.example(
                 result,
                 "changed",
@@ -387,6 +445,7 @@ def _check_stranger(
         result.reingested += 1
         return
     result.unaccounted += 1
+    result.findings[Check.UNACCOUNTED].add(table, None)
     check.example(result, "unaccounted", f"{table} id {row_id}: no user wrote it")
 
 
@@ -401,6 +460,8 @@ def _check_unseen(check: _Check, result: Verification) -> None:
             continue
         status = "spooled" if spooled else "persisted"
         result.missing += 1
+        kind = SPOOL_CHECK if spooled else Check.MISSING
+        result.findings[kind].add(table, expected.op_at(int(at)))
         where = expected.where(int(at))
         check.example(result, "missing", f"{table} id {row_id} ({status}, {where})")
     for no_id, where in expected.spooled_no_id.items():
@@ -410,6 +471,7 @@ def _check_unseen(check: _Check, result: Verification) -> None:
             result.spooled += 1
             continue
         result.missing += 1
+        result.findings[SPOOL_CHECK].add(no_id[0], None)
         check.example(result, "missing", f"{no_id[0]} row spooled without id ({where})")
 
 

@@ -9,19 +9,33 @@ digests to name the first op.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from stress.artifacts import ReplayFile, ReplayUser, read_replay_file
 from stress.config import Settings, settings_from_dict
 from stress.engine.interrupts import Interrupts
-from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE, ReplayInput, RunOutcome, run_simulation
+from stress.engine.runner import (
+    EXIT_CLEAN,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    ReplayInput,
+    RunOutcome,
+    run_simulation,
+)
 from stress.engine.users import UserResult, UserSpec
 from stress.errors import ReplayFormatError
 from stress.plan.profiles import Profile, profile_from_dict
 from stress.plan.workload import PLAN_FORMAT_VERSION
 from stress.replay.check import refuse_contradictions
+from stress.replay.outcome import (
+    RecordedOutcome,
+    Reproduction,
+    judge,
+    recorded_outcome,
+    replay_outcome,
+)
 
 __all__ = ["Divergence", "ReplayVerdict", "load_replay", "replay_run", "verify_replay"]
 
@@ -43,12 +57,25 @@ class ReplayVerdict:
     users_checked: int
     ops_checked: int
     divergences: tuple[Divergence, ...]
+    #: What the recorded run ended with, and whether the replay's outcome matched it.
+    recorded: RecordedOutcome | None = None
+    reproduction: Reproduction | None = None
+    #: Which of ``tries`` runs this verdict is of (1-based).
+    attempt: int = 1
+    tries: int = 1
 
     @property
     def exit_code(self) -> int:
-        if self.outcome.exit_code != EXIT_CLEAN:
+        """1 for diverged ops, a recorded failure that did not come back, or a new failure."""
+        if self.outcome.exit_code == EXIT_INTERRUPTED:
+            return EXIT_INTERRUPTED
+        if self.divergences:
+            return EXIT_FAILURE
+        if self.reproduction is None:
             return self.outcome.exit_code
-        return EXIT_FAILURE if self.divergences else EXIT_CLEAN
+        if self.reproduction in (Reproduction.CLEAN, Reproduction.REPRODUCED):
+            return EXIT_CLEAN
+        return EXIT_FAILURE
 
 
 def load_replay(
@@ -150,26 +177,74 @@ def replay_run(
     output_dir: Path | None = None,
     out: TextIO,
     interrupts: Interrupts | None = None,
+    tries: int = 1,
 ) -> ReplayVerdict:
-    """Replay ``path`` into a new run folder, verify it, and print the verdict."""
+    """Replay ``path`` into a new run folder, verify it, and print the verdict.
+
+    A recorded failure that does not come back is tried again, up to ``tries`` runs in all
+    (the later ones in ``<folder>-try-N``), since the interleaving that made it may not recur.
+    """
     recorded, settings, pinned = load_replay(path, output_dir)
-    print(f"replaying {path}: seed {recorded.global_seed}, {len(recorded.users)} users", file=out)
-    outcome = run_simulation(settings, replay=pinned, out=out, interrupts=interrupts)
-    verdict = verify_replay(recorded, path.parent, outcome)
-    _print_verdict(verdict, out)
+    expected = recorded_outcome(path, recorded)
+    folder = output_dir
+    for attempt in range(1, tries + 1):
+        print(
+            f"replaying {path}: seed {recorded.global_seed}, {len(recorded.users)} users"
+            + (f" (try {attempt} of {tries})" if tries > 1 else ""),
+            file=out,
+        )
+        if attempt > 1:
+            settings = load_replay(path, folder)[1]
+        outcome = run_simulation(settings, replay=pinned, out=out, interrupts=interrupts)
+        verdict = replace(
+            verify_replay(recorded, path.parent, outcome),
+            recorded=expected,
+            reproduction=judge(expected, replay_outcome(outcome.summary)),
+            attempt=attempt,
+            tries=tries,
+        )
+        _print_verdict(verdict, out)
+        if verdict.reproduction is not Reproduction.NOT_REPRODUCED or verdict.divergences:
+            break
+        if outcome.exit_code == EXIT_INTERRUPTED:
+            break
+        base = output_dir if output_dir is not None else outcome.run_dir
+        folder = base.with_name(f"{base.name}-try-{attempt + 1}")
     return verdict
 
 
 def _print_verdict(verdict: ReplayVerdict, out: TextIO) -> None:
-    if not verdict.divergences and verdict.outcome.exit_code == EXIT_CLEAN:
+    if not verdict.divergences:
         print(
             f"replay verified: {verdict.users_checked} users, {verdict.ops_checked:,} ops, "
             "every plan digest equal",
             file=out,
         )
+        _print_reproduction(verdict, out)
         return
+    if verdict.recorded is not None and verdict.recorded.failed:
+        print("failure not reproduced (the ops diverged: see below)", file=out)
     for d in verdict.divergences:
         where = f"op {d.op_index}" if d.op_index is not None else "an op it could not locate"
         print(
             f"replay DIVERGED: user {d.user_id} ({d.user_class}) at {where}: {d.detail}", file=out
+        )
+
+
+def _print_reproduction(verdict: ReplayVerdict, out: TextIO) -> None:
+    recorded, how = verdict.recorded, verdict.reproduction
+    if recorded is None or how is None or how is Reproduction.CLEAN:
+        return
+    replayed = replay_outcome(verdict.outcome.summary)
+    if how is Reproduction.REPRODUCED:
+        print(f"failure reproduced: {recorded.describe()}", file=out)
+    elif how is Reproduction.NEW_FAILURE:
+        print(f"replay FAILED where the recording passed: {replayed.describe()}", file=out)
+    else:
+        now = replayed.describe() if replayed.failed else "a clean run"
+        print(
+            "failure not reproduced (the ops were identical; the interleaving was not): "
+            f"recorded {recorded.describe()}, replayed {now}"
+            + (f" in {verdict.tries} tries" if verdict.tries > 1 else ""),
+            file=out,
         )
