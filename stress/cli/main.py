@@ -14,6 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from stress.cli.failures import (
+    add_failure_commands,
+    run_corpus_command,
+    run_keep_command,
+    run_shrink_command,
+)
 from stress.cli.selftest import add_selftest, run_selftest_command
 from stress.cli.tools import (
     add_spool_arguments,
@@ -111,6 +117,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
     add_selftest(commands)
+    add_failure_commands(commands)
     if chosen == "bench":
         _add_bench(commands)
     else:
@@ -287,6 +294,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
     "selftest": run_selftest_command,
+    "shrink": run_shrink_command,
+    "keep": run_keep_command,
+    "corpus": run_corpus_command,
 }
 
 

@@ -74,7 +74,9 @@ def with_ops(replay: ReplayFile, user_id: int, ops: int) -> ReplayFile:
     # A fault point past the new end would wait forever: it is cut to the end.
     faults = [
         fault.model_copy(
-            update={"points": {u: min(p, ops) if u == user_id else p for u, p in fault.points.items()}}
+            update={
+                "points": {u: min(p, ops) if u == user_id else p for u, p in fault.points.items()}
+            }
         )
         for fault in replay.faults
     ]
@@ -157,7 +159,8 @@ def simplifications(replay: ReplayFile) -> Iterator[Simplification]:
     config = dict(replay.config)
     if config["processes"] > 0 and not any(f.kind == KILL for f in replay.faults):
         yield Simplification(
-            f"processes {config['processes']} -> threads", _placed(replay, {**config, "processes": 0})
+            f"processes {config['processes']} -> threads",
+            _placed(replay, {**config, "processes": 0}),
         )
     if config["databases"] > 1:
         yield Simplification(
