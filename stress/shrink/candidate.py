@@ -153,7 +153,7 @@ def simplifications(replay: ReplayFile) -> Iterator[Simplification]:
     for index, fault in enumerate(replay.faults):
         target = f"worker {fault.worker_idx}" if fault.kind == KILL else f"db {fault.database_idx}"
         yield Simplification(
-            f"drop fault {index} ({fault.kind} {target} at {fault.t_s:.1f} s)",
+            f"drop fault ({fault.kind} {target} at {fault.t_s:.1f} s)",
             _drop_fault(replay, index),
         )
     config = dict(replay.config)
