@@ -169,7 +169,8 @@ def _bundle_document(
         "failure": failure,
         "mutant": summary.get("config", {}).get("mutant"),
         "environment": _environment(summary),
-        "command": f"stress replay {folder.as_posix()}/replay.json",
+        # From the project's folder (the corpus is its replay/): no path of this machine.
+        "command": f"stress replay {folder.parent.name}/{folder.name}/replay.json",
         "last_outcome": _outcome_text(failure),
     }
 
@@ -207,7 +208,8 @@ def format_corpus(bundles: list[Bundle]) -> str:
             f"{bundle.folder.name:<44} {bundle.signature or '-':<12} {expected:<8} "
             f"{bundle.last_outcome}"
         )
-    lines.append(f"{len(bundles)} bundles")
+    fixtures = sum(bundle.is_fixture for bundle in bundles)
+    lines.append(f"{len(bundles) - fixtures} bundles, {fixtures} plain fixtures")
     return "\n".join(lines)
 
 
