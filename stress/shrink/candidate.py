@@ -10,6 +10,7 @@ are still there. Plan digests are left as they were: a candidate's own run recor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ __all__ = [
     "simplifications",
     "total_ops",
     "with_ops",
+    "with_share",
+    "without_think_time",
 ]
 
 #: The batch range a "smaller batches" candidate tries (rows).
@@ -81,6 +84,15 @@ def with_ops(replay: ReplayFile, user_id: int, ops: int) -> ReplayFile:
         for fault in replay.faults
     ]
     return replay.model_copy(update={"users": users, "faults": faults})
+
+
+def with_share(replay: ReplayFile, share: float) -> ReplayFile:
+    """Every user runs only the first ``share`` (0..1) of its ops, at least one."""
+    shrunk = replay
+    for user in replay.users:
+        ops = max(1, math.ceil(user.ops_executed * share))
+        shrunk = with_ops(shrunk, user.user_id, min(ops, user.ops_executed))
+    return shrunk
 
 
 @dataclass(frozen=True)

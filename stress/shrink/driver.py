@@ -6,10 +6,12 @@ signature, ``tries`` runs at most (:class:`stress.shrink.ddmin.FlakyTest`'s rule
 1. think time to zero, when the run had any: it changes no op a user draws, and every later
    run is then as fast as the store allows (a 20,000-op run with think times of 10-200 ms
    would take minutes a candidate);
-2. ddmin over the users: a user keeps its ``user_id``, and its stream depends on nothing else,
+2. every user's op count cut together (a bisection of the share of its ops each user runs):
+   a defect met early is then shrunk in runs that take a fraction of the original's time;
+3. ddmin over the users: a user keeps its ``user_id``, and its stream depends on nothing else,
    so removing a user never changes another's ops;
-3. a bisection of each remaining user's op count (a prefix of its plan: the same ops);
-4. config simplification: faults dropped one by one, processes to threads, one database,
+4. a bisection of each remaining user's op count (a prefix of its plan: the same ops);
+5. config simplification: faults dropped one by one, processes to threads, one database,
    smaller batches.
 
 Every candidate that fails with the signature becomes the best so far. The budget and SIGINT
@@ -37,6 +39,7 @@ from stress.shrink.candidate import (
     simplifications,
     total_ops,
     with_ops,
+    with_share,
     without_think_time,
 )
 from stress.shrink.ddmin import ddmin
@@ -161,6 +164,23 @@ def _shrink_users(search: _Search) -> None:
     ddmin(ids, fails, stop=search.stop.is_set)
 
 
+#: The share of every user's ops the first bisection can reach: 1/64 of the original.
+SHARE_STEPS = 64
+
+
+def _shrink_all_ops(search: _Search) -> None:
+    print("ops: every user's op count cut together", file=search.out)
+    base = search.best
+    low, high = 0, SHARE_STEPS  # in 1/64ths of each user's ops: passes at 0, fails at all
+    while high - low > 1 and not search.stop.is_set():
+        middle = (low + high) // 2
+        candidate = with_share(base, middle / SHARE_STEPS)
+        if search.judge(candidate, f"every user's first {middle}/{SHARE_STEPS} of its ops"):
+            high = middle
+        else:
+            low = middle
+
+
 def _shrink_ops(search: _Search) -> None:
     print("ops: bisection of each user's op count", file=search.out)
     for user in sorted(search.best.users, key=lambda u: -u.ops_executed):
@@ -240,6 +260,7 @@ def _steps(search: _Search) -> None:
     if unhurried is not None:
         print("think time: to zero", file=search.out)
         search.judge(unhurried, "think time -> 0 ms")
+    _shrink_all_ops(search)
     if len(search.best.users) > 1:
         _shrink_users(search)
     _shrink_ops(search)

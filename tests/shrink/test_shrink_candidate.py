@@ -15,6 +15,7 @@ from stress.shrink.candidate import (
     simplifications,
     total_ops,
     with_ops,
+    with_share,
     without_think_time,
 )
 
@@ -118,3 +119,14 @@ def test_think_time_goes_to_zero_once(recorded: ReplayFile) -> None:
     assert (fast.config["think_min_ms"], fast.config["think_max_ms"]) == (0.0, 0.0)
     assert without_think_time(fast) is None
     _consistent(fast)
+
+
+def test_a_share_cuts_every_user_to_a_prefix_of_at_least_one_op(recorded: ReplayFile) -> None:
+    ops = {u.user_id: u.ops_executed for u in recorded.users}
+    quarter = with_share(recorded, 0.25)
+    assert {u.user_id: u.ops_executed for u in quarter.users} == {
+        user: -(-count // 4) for user, count in ops.items()
+    }
+    assert {u.ops_executed for u in with_share(recorded, 0.0).users} == {1}
+    assert with_share(recorded, 1.0).users == recorded.users
+    _consistent(quarter)
