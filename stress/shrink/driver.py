@@ -89,6 +89,12 @@ def read_failing_run(run_dir: Path) -> tuple[ReplayFile, dict[str, Any]]:
     except (OSError, orjson.JSONDecodeError) as exc:
         raise RunFolderError(str(run_dir), f"summary.json cannot be read ({exc})") from None
     replay = read_replay_file(run_dir / "replay.json")
+    if not replay.finished:
+        raise RunFolderError(
+            str(run_dir),
+            "the run did not finish (replay.json's stop_reason is null), so its op counts are "
+            f"not final; check it with: stress verify {run_dir}",
+        )
     failure = failure_of(summary) if isinstance(summary, dict) else None
     if failure is None or not failure.get("signature"):
         stop = summary.get("stop_reason") if isinstance(summary, dict) else None
