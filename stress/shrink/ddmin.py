@@ -21,6 +21,8 @@ from typing import Generic, TypeVar
 __all__ = ["FlakyTest", "ddmin"]
 
 T = TypeVar("T")
+#: A candidate (ddmin's: a list of items; the shrink's: a replay file) and a signature.
+C = TypeVar("C")
 S = TypeVar("S", bound=Hashable)
 
 
@@ -93,14 +95,14 @@ def _reduce_once(
 
 
 @dataclass
-class FlakyTest(Generic[T, S]):
+class FlakyTest(Generic[C, S]):
     """A test that fails when one of ``tries`` runs ends with the ``target`` signature.
 
     ``run`` runs a candidate once and returns its failure signature (None: it passed).
     Another signature is another bug, so it does not count. ``runs`` counts every run made.
     """
 
-    run: Callable[[list[T]], S | None]
+    run: Callable[[C], S | None]
     target: S
     tries: int = 3
     runs: int = field(default=0, init=False)
@@ -109,7 +111,7 @@ class FlakyTest(Generic[T, S]):
         if self.tries < 1:
             raise ValueError(f"tries={self.tries}: a candidate needs at least one run")
 
-    def __call__(self, candidate: list[T]) -> bool:
+    def __call__(self, candidate: C) -> bool:
         for _ in range(self.tries):
             self.runs += 1
             if self.run(candidate) == self.target:

@@ -42,7 +42,7 @@ from stress.shrink.candidate import (
     with_share,
     without_think_time,
 )
-from stress.shrink.ddmin import ddmin
+from stress.shrink.ddmin import FlakyTest, ddmin
 from stress.shrink.trials import Trial, Trials, failure_of
 
 __all__ = ["ShrinkOutcome", "read_failing_run", "shrink_run"]
@@ -122,25 +122,33 @@ class _Search:
     runs: int = field(default=0)
 
     def judge(self, candidate: ReplayFile, what: str) -> bool:
-        """Whether ``candidate`` fails with the target in one of ``tries`` runs; if so it
-        becomes the best so far."""
+        """Whether ``candidate`` fails with the target in one of ``tries`` runs (the rule of
+        :class:`FlakyTest`); if so it becomes the best so far."""
         if self.stop.is_set():
             return False
         size = f"{len(candidate.users)} users, {total_ops(candidate):,} ops"
-        seen: list[str] = []
-        for attempt in range(1, self.tries + 1):
-            trial = self.trials.run(candidate)
-            self.runs += 1
-            if trial.signature == self.target:
-                print(f"  {what} ({size}): fails the same way (try {attempt}): kept", file=self.out)
-                self._adopt(candidate, trial)
-                return True
-            self.trials.discard(trial)
+        made: list[Trial] = []
+
+        def once(replay: ReplayFile) -> str | None:
             if self.stop.is_set():
-                print(f"  {what} ({size}): stopped", file=self.out)
-                return False
-            seen.append(_ending(trial))
-        print(f"  {what} ({size}): {', '.join(seen)}: not kept", file=self.out)
+                return None  # the budget or SIGINT: the tries left are not run
+            made.append(self.trials.run(replay))
+            self.runs += 1
+            return made[-1].signature
+
+        if FlakyTest(once, self.target, self.tries)(candidate):
+            print(f"  {what} ({size}): fails the same way (try {len(made)}): kept", file=self.out)
+            for trial in made[:-1]:
+                self.trials.discard(trial)
+            self._adopt(candidate, made[-1])
+            return True
+        for trial in made:
+            self.trials.discard(trial)
+        if self.stop.is_set():
+            print(f"  {what} ({size}): stopped", file=self.out)
+        else:
+            endings = ", ".join(_ending(trial) for trial in made)
+            print(f"  {what} ({size}): {endings}: not kept", file=self.out)
         return False
 
     def _adopt(self, candidate: ReplayFile, trial: Trial) -> None:
