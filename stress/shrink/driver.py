@@ -247,7 +247,7 @@ def shrink_run(
     print(
         f"shrinking {run_dir}: signature {search.target} ({failure.get('detail')}); "
         f"{len(original.users)} users, {total_ops(original):,} ops; "
-        f"budget {budget_s:g} s, {tries} tries a candidate",
+        f"budget {budget_s:g} s, {tries} {'try' if tries == 1 else 'tries'} a candidate",
         file=out,
     )
     started = time.monotonic()
