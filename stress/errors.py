@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BundleError",
     "ConfigError",
     "DiskFullError",
     "ProfileError",
     "ReplayError",
     "ReplayFormatError",
+    "RunFolderError",
     "StressError",
 ]
 
@@ -90,3 +92,25 @@ class DiskFullError(StressError, OSError):
         self.folder = folder
         self.problem = problem
         super().__init__(f"{folder}: {problem}")
+
+
+class RunFolderError(StressError, ValueError):
+    """A folder given as a run is not one, or not the kind asked for (a run that failed)."""
+
+    exit_code = 2
+
+    def __init__(self, folder: str, problem: str) -> None:
+        self.folder = folder
+        self.problem = problem
+        super().__init__(f"{folder}: {problem}")
+
+
+class BundleError(StressError, ValueError):
+    """A failure bundle cannot be made or read: a bad name, a bundle that exists, a bad file."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"{name}: {problem}")

@@ -58,7 +58,10 @@ def test_every_command_is_listed_and_a_chosen_one_gets_its_flags(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     for argv, expected in (
-        (["--help"], ["run", "replay", "profiles", "settings", "verify", "spool", "bench"]),
+        (
+            ["--help"],
+            ["run", "replay", "profiles", "settings", "verify", "spool", "bench", "shrink", "keep"],
+        ),
         (["run", "--help"], ["--duration", "--profile-dir", "--faults"]),
         (["bench", "--help"], ["writers", "overhead", "monitor"]),
         (["spool", "--help"], ["--home", "--engine"]),

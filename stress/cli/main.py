@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import TextIO, TypeAlias
 
 from stress.cli.blas import one_blas_thread
+from stress.cli.failures import (
+    add_failure_commands,
+    run_corpus_command,
+    run_keep_command,
+    run_shrink_command,
+)
 from stress.cli.reports import (
     add_compare_arguments,
     add_db_arguments,
@@ -127,6 +133,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_selftest(commands)
     _add_reports(commands)
     _add_sweep(commands, chosen == "sweep")
+    add_failure_commands(commands)
     if chosen == "bench":
         _add_bench(commands)
     else:
@@ -418,6 +425,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "report": run_report_command,
     "compare": run_compare_command,
     "db": run_db_command,
+    "shrink": run_shrink_command,
+    "keep": run_keep_command,
+    "corpus": run_corpus_command,
 }
 
 
