@@ -106,6 +106,7 @@ def coordinate(
     faults: FaultInjector | None = None,
     time_source: Clock | None = None,
     on_interval: Callable[[Mapping[int, UserProgress]], None] | None = None,
+    aggregator: StatsAggregator | None = None,
 ) -> CoordinatorResult:
     """Run the workers to the end and return what they reported.
 
@@ -114,13 +115,16 @@ def coordinate(
     ``time_source`` is the loop's clock (the system's by default): every time the coordinator
     reads comes from it.
     ``on_interval`` gets each user's last reported progress at every log interval (the
-    runner keeps replay.json current with it).
+    runner keeps replay.json current with it). ``aggregator`` merges the workers' reports
+    (a fresh one by default).
     """
     time = time_source or SystemClock()
     now = time.now
     bound = clock.max_no_progress_s
     watchdog = StallWatchdog(bound) if bound is not None else None
     loop = _Loop(pool, clock, progress, abort, on_tick, faults, time, watchdog)
+    if aggregator is not None:
+        loop.aggregator = aggregator
     targets = _LoopTargets(loop)
     pool.start()
     _start_together(loop)

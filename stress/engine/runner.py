@@ -17,7 +17,7 @@ import os
 import platform
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +60,10 @@ from stress.version import __version__
 # imported where it is used, so that `stress run` says what it starts at once.
 if TYPE_CHECKING:
     from stress.engine.coordinator import CoordinatorResult
+    from stress.engine.pool import WorkerPool
+    from stress.observe.stats import StatsAggregator
     from stress.engine.injector import FaultInjector
+    from stress.engine.observer import RunObserver
     from stress.engine.users import UserResult
     from stress.engine.worker import WorkerSpec
     from stress.metadb import StoreOptions
@@ -392,12 +395,14 @@ def run_simulation(
     replay: ReplayInput | None = None,
     out: TextIO | None = None,
     interrupts: Interrupts | None = None,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
     """Run the simulation the settings describe (or replay one) and write its artifacts.
 
     ``out`` receives the human output (progress, results, the replay command);
     ``interrupts`` carries SIGINT/SIGTERM (see :mod:`stress.engine.interrupts`): its abort flag
-    stops every user and ends the run as ``UserAbort``.
+    stops every user and ends the run as ``UserAbort``. ``observer`` watches the run while
+    it goes on (``stress soak``, see :mod:`stress.engine.observer`).
     """
     stream = out if out is not None else sys.stderr
     signals = interrupts if interrupts is not None else Interrupts()
@@ -420,7 +425,7 @@ def run_simulation(
             replay.source if replay is not None else None,
         )
         _announce(stream, facts, users)
-        return _run_in_folder(facts, users, replay, stream, signals)
+        return _run_in_folder(facts, users, replay, stream, signals, observer)
 
 
 def _run_in_folder(
@@ -429,6 +434,7 @@ def _run_in_folder(
     replay: ReplayInput | None,
     stream: TextIO,
     signals: Interrupts,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
     from stress.engine.coordinator import RunClock, WorkerPool, coordinate
     from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
@@ -458,22 +464,48 @@ def _run_in_folder(
     monitor = monitor_for_run(settings, places, pool.controls, pool.pids)
     time_source = SystemClock()  # the one clock of the loop and of the progress line
     progress = ProgressReporter(stream, clock.duration_s, None, clock=time_source)
+    on_tick, aggregator = _observed(monitor, observer, facts, places, users, pool, faults)
     with monitor.running():
         result = coordinate(
             pool,
             clock,
             progress,
             signals.abort,
-            monitor.check,
+            on_tick,
             faults=faults,
             time_source=time_source,
             on_interval=log.write_running,
+            aggregator=aggregator,
         )
+    if observer is not None:
+        observer.detach()
     reserve.release()
     exit_code = _exit_code(result)
     summary = build_summary(facts, result, SummarySections.of(monitor, faults), exit_code)
     replay_doc = log.finished(result.users, result.stop_reason)
     return _end_of_run(facts, result, summary, replay_doc, faults, stream, signals)
+
+
+def _observed(
+    monitor: Monitor,
+    observer: RunObserver | None,
+    facts: _RunFacts,
+    places: tuple[DatabasePlace, ...],
+    users: list[UserSpec],
+    pool: WorkerPool,
+    faults: FaultInjector,
+) -> tuple[Callable[[float], StopReason | None], StatsAggregator | None]:
+    """The coordinator's per-turn hook and aggregator: the monitor's, and the observer's."""
+    if observer is None:
+        return monitor.check, None
+    from stress.engine.observer import RunView
+
+    observer.attach(RunView(facts.settings, facts.run_dir, places, tuple(users), pool, faults))
+
+    def on_tick(elapsed_s: float) -> StopReason | None:
+        return monitor.check(elapsed_s) or observer.check(elapsed_s)
+
+    return on_tick, observer.aggregator()
 
 
 def _end_of_run(

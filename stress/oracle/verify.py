@@ -52,6 +52,7 @@ __all__ = [
     "format_verification",
     "plan_regenerator",
     "run_databases",
+    "spool_keys",
     "verify_databases",
     "verify_run",
 ]
@@ -247,7 +248,7 @@ def _read_expectations(ledgers: Sequence[Path], result: Verification) -> _Expect
     return expected
 
 
-def _spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+def spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
     """(table, id) and (table, digest) of every insert line in the spool."""
     by_id: set[tuple[str, int]] = set()
     by_digest: set[tuple[str, int]] = set()
@@ -300,7 +301,7 @@ def verify_database(
 ) -> None:
     """Check one database against its ledgers and spool, adding to ``result``."""
     expected = _read_expectations(database.ledgers, result)
-    spool_ids, spool_digests = _spool_keys(database.home)
+    spool_ids, spool_digests = spool_keys(database.home)
     in_flight = _in_flight_rows(expected, regenerate)
     seen = np.zeros(len(expected.rows), dtype=np.bool_)
     check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
