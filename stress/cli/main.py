@@ -100,6 +100,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     replay.add_argument("path", type=Path, nargs="?", help="replay.json (or STRESS_REPLAY_FILE)")
     replay.add_argument("--output-dir", type=Path, help="folder of the replay's run")
+    _add_soak(commands, chosen == "soak")
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
@@ -108,6 +109,21 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     else:
         commands.add_parser("bench", help=_BENCH_HELP)
     return parser
+
+
+def _add_soak(commands: _Commands, chosen: bool) -> None:
+    soak = _command(
+        commands,
+        "soak",
+        help_text="a long run cut into epochs: invariants, leaks and drift, thresholds, JUnit",
+        epilog="examples:\n  stress soak --duration 2h --epoch 5m --history soak-history.ndjson\n"
+        "  stress soak --duration 1m --epoch 15s --thresholds my-thresholds.toml\n\n"
+        + EXIT_CODES,
+    )
+    if chosen:
+        from stress.cli.soak import add_soak_arguments
+
+        add_soak_arguments(soak)
 
 
 def _add_oracle(commands: _Commands) -> None:
@@ -195,6 +211,13 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         return run_simulation(settings, out=out, interrupts=interrupts).exit_code
 
 
+def _cmd_soak(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.soak import run_soak_command
+
+    with Interrupts().installed() as interrupts:
+        return run_soak_command(args, out, interrupts)
+
+
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from stress.config import load_settings
     from stress.replay.run import replay_run
@@ -270,6 +293,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "profiles": _cmd_profiles,
     "bench": _cmd_bench,
     "verify": run_verify_command,
+    "soak": lambda args, out: _cmd_soak(args, out),
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
 }

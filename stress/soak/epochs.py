@@ -1,0 +1,267 @@
+"""The soak's epochs: the long run cut at every ``--epoch``, checked at each cut.
+
+:class:`SoakObserver` is the run's observer (:mod:`stress.engine.observer`). It gives the run
+an aggregator that also keeps each epoch's latency per op and op count, runs meta.db's upkeep
+beside the users (:mod:`stress.soak.maintainer`), and, in a thread of its own, samples the
+processes every second and at each boundary closes the epoch: its figures, its ``.hlog`` and
+every invariant (:mod:`stress.soak.invariants`). The users are never paused: each check reads
+committed data or takes a write transaction like any writer. The first violated invariant
+makes :meth:`SoakObserver.check` return ``InvariantViolation``, which stops the run. When the
+users stop (the end, a stop or a signal) the last epoch is closed with the same checks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from stress.clock import Clock, SystemClock
+from stress.engine.observer import RunView
+from stress.metadb import JSON_TABLES, MetaDb, MetaDbError, StoreOptions, spool_files
+from stress.observe.hlog import write_hlog
+from stress.observe.stats import LATENCY, StatsAggregator, StatsReport, new_histogram, percentiles_ms
+from stress.oracle.incremental import IncrementalOracle
+from stress.oracle.ledger import ledger_path, seed_ledger_path
+from stress.oracle.verify import DatabaseLedger
+from stress.outcomes import StopReason
+from stress.soak.invariants import (
+    InvariantResult,
+    RecoveryTracker,
+    check_events_pending,
+    check_no_loss,
+    check_quick,
+    check_retention,
+    check_spool_exactly_once,
+    check_wal_checkpoint,
+)
+from stress.soak.maintainer import Maintainer, RetentionDb
+from stress.soak.resources import ResourceLog
+from stress.soak.thresholds import Thresholds
+
+__all__ = ["EpochAggregator", "EpochRecord", "SoakObserver"]
+
+#: Seconds between two samples of the processes.
+SAMPLE_S = 1.0
+
+
+class EpochAggregator(StatsAggregator):
+    """The run's aggregator, keeping besides each epoch's latency per op and its op count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch_lock = threading.Lock()
+        self._epoch_hists: dict[str, Any] = {}
+        self._epoch_ops = 0
+
+    def merge(self, report: StatsReport) -> None:
+        super().merge(report)
+        with self._epoch_lock:
+            for (metric, _, op), blob in report.histograms.items():
+                if metric == LATENCY:
+                    self._epoch_hists.setdefault(op, new_histogram()).add(HdrHistogram.decode(blob))
+            self._epoch_ops += sum(report.ops.values())
+
+    def cut(self) -> tuple[dict[str, Any], int]:
+        """The epoch's histograms per op and op count; the next epoch starts empty."""
+        with self._epoch_lock:
+            hists, ops = self._epoch_hists, self._epoch_ops
+            self._epoch_hists, self._epoch_ops = {}, 0
+        return hists, ops
+
+
+@dataclass
+class EpochRecord:
+    index: int
+    start_s: float
+    end_s: float
+    ops: int
+    latency_ms: dict[str, dict[str, float]]
+    wal_high_water_mb: float
+    bytes_per_row: float
+    spool_lines: int
+    invariants: list[InvariantResult]
+    hlog: str
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.invariants)
+
+    @property
+    def throughput(self) -> float:
+        """Ops per second over the epoch."""
+        span = self.end_s - self.start_s
+        return self.ops / span if span > 0 else 0.0
+
+    def failed(self) -> InvariantResult | None:
+        return next((result for result in self.invariants if not result.ok), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "ops": self.ops,
+            "throughput_ops_per_s": round(self.throughput, 2),
+            "latency_ms": self.latency_ms,
+            "wal_high_water_mb": round(self.wal_high_water_mb, 3),
+            "bytes_per_row": round(self.bytes_per_row, 2),
+            "spool_lines": self.spool_lines,
+            "invariants": [result.to_dict() for result in self.invariants],
+            "hlog": self.hlog,
+            "ok": self.ok,
+        }
+
+
+@dataclass
+class SoakObserver:
+    epoch_s: float
+    thresholds: Thresholds
+    seed: int
+    clock: Clock = field(default_factory=SystemClock)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    #: The first failed invariant and its epoch, once one failed.
+    violation: tuple[int, InvariantResult] | None = None
+    _aggregator: EpochAggregator = field(default_factory=EpochAggregator)
+    _halt: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def aggregator(self) -> StatsAggregator:
+        return self._aggregator
+
+    def attach(self, view: RunView) -> None:
+        self.view = view
+        self.started = self.clock.now()
+        self.epoch_start = 0.0
+        self.oracle = IncrementalOracle()
+        self.resources = ResourceLog(view.places)
+        workers: dict[int, set[int]] = defaultdict(set)
+        databases: dict[int, set[int]] = defaultdict(set)
+        for user in view.users:
+            workers[user.process_idx].add(user.user_id)
+            databases[user.database_idx].add(user.user_id)
+        self.recovery = RecoveryTracker(
+            {k: frozenset(v) for k, v in workers.items()},
+            {k: frozenset(v) for k, v in databases.items()},
+        )
+        self.retention = RetentionDb(view.run_dir / "soak" / "retention" / "meta.db")
+        self.maintainer = Maintainer(view.places, self.retention, self.seed)
+        self.wal_baseline = {place.index: 0.0 for place in view.places}
+        self.maintainer.start()
+        self._thread = threading.Thread(target=self._run, name="stress-soak-epochs", daemon=True)
+        self._thread.start()
+
+    def check(self, elapsed_s: float) -> StopReason | None:
+        return StopReason.INVARIANT if self.violation is not None else None
+
+    def detach(self) -> None:
+        """The users stopped: end the sampling and upkeep, and close the last epoch."""
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.maintainer.stop()
+        if self.violation is None:
+            now = self.elapsed()
+            if now - self.epoch_start > 0.5 or not self.epochs:
+                self.close_epoch(now)
+
+    def elapsed(self) -> float:
+        return self.clock.now() - self.started
+
+    def _run(self) -> None:
+        next_sample = 0.0
+        while not self._halt.wait(0.25):
+            now = self.elapsed()
+            self._look(now)
+            if now >= next_sample:
+                self.resources.sample(now, self.view.pids())
+                next_sample = now + SAMPLE_S
+            if now - self.epoch_start >= self.epoch_s and self.violation is None:
+                self.close_epoch(now)
+
+    def _look(self, now: float) -> None:
+        events = [event.summary_entry() for event in list(self.view.faults.events)]
+        self.recovery.observe(now, list(events), self.view.positions())
+
+    def close_epoch(self, now: float) -> EpochRecord:
+        """Close the epoch ending now: its figures, its .hlog and every invariant."""
+        with self._lock:
+            hists, ops = self._aggregator.cut()
+            index = len(self.epochs) + 1
+            hlog = Path("epochs") / f"epoch-{index:03d}.hlog"
+            write_hlog(self.view.run_dir / hlog, hists, self.epoch_start, now)
+            record = EpochRecord(
+                index=index,
+                start_s=self.epoch_start,
+                end_s=now,
+                ops=ops,
+                latency_ms={op: _p50_p99(hist) for op, hist in sorted(hists.items())},
+                wal_high_water_mb=self.resources.take_wal_high(),
+                bytes_per_row=_bytes_per_row(self.view),
+                spool_lines=_spool_lines(self.view),
+                invariants=self._invariants(),
+                hlog=str(hlog),
+            )
+            self.epochs.append(record)
+            self.epoch_start = now
+            failed = record.failed()
+            if failed is not None and self.violation is None:
+                self.violation = (index, failed)
+            return record
+
+    def _invariants(self) -> list[InvariantResult]:
+        view, hard = self.view, self.thresholds
+        with self.retention.lock, self.retention.open() as store:
+            retention = check_retention(store, self.retention.written)
+        return [
+            check_no_loss(self.oracle, _databases(view)),
+            check_quick(view.places),
+            retention,
+            check_wal_checkpoint(view.places, self.wal_baseline, hard.bound("wal_after_checkpoint_mb")),
+            check_events_pending(view.places, hard.bound("event_pending_max_s"), datetime.now(UTC)),
+            check_spool_exactly_once(view.places),
+            self.recovery.check(self.elapsed(), hard.bound("recovery_max_s")),
+        ]
+
+
+def _p50_p99(hist: Any) -> dict[str, float]:
+    figures = percentiles_ms(hist)
+    return {"p50": figures["p50"], "p99": figures["p99"]}
+
+
+def _databases(view: RunView) -> list[DatabaseLedger]:
+    folder = view.run_dir / "ledger"
+    found = []
+    for place in view.places:
+        users = [u.user_id for u in view.users if u.database_idx == place.index]
+        ledgers = (seed_ledger_path(folder, place.index), *(ledger_path(folder, u) for u in users))
+        found.append(DatabaseLedger(place.index, place.path, place.home, ledgers))
+    return found
+
+
+def _bytes_per_row(view: RunView) -> float:
+    size = rows = 0
+    for place in view.places:
+        try:
+            with MetaDb(place.path, place.home, StoreOptions(read_only=True)) as store:
+                for table in JSON_TABLES:
+                    rows += int(store.query(f"SELECT count(*) FROM {table}").rows[0][0])
+        except MetaDbError:
+            continue
+        size += place.path.stat().st_size
+    return size / rows if rows else 0.0
+
+
+def _spool_lines(view: RunView) -> int:
+    lines = 0
+    for place in view.places:
+        for path in spool_files(place.home):
+            with path.open("rb") as handle:
+                lines += sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return lines

@@ -1,0 +1,84 @@
+"""Samples of each process of the soak (memory, open files, threads) and of each database.
+
+Every process is one line of samples per lifetime: a worker killed by a fault and started
+again is a new segment (its pid changes), so a slope is fitted within segments
+(:func:`stress.soak.slopes.pooled_slope`). The first :data:`PROCESS_WARMUP_S` of a process's
+life (imports, first connections, caches filling) are left out of its segment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import psutil
+
+from stress.artifacts import DatabasePlace
+from stress.soak.slopes import Slope, pooled_slope
+
+__all__ = ["PROCESS_WARMUP_S", "ProcessSample", "ResourceLog"]
+
+PROCESS_WARMUP_S = 10.0
+_MB = 2**20
+METRICS = ("rss_mb", "open_files", "threads")
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    t_s: float
+    label: str
+    pid: int
+    rss_mb: float
+    open_files: int
+    threads: int
+
+
+@dataclass
+class ResourceLog:
+    """Every sample of the soak's processes, and each database's WAL high-water mark."""
+
+    places: tuple[DatabasePlace, ...]
+    samples: list[ProcessSample] = field(default_factory=list)
+    #: pid -> when it was first seen (s), for the per-process warm-up.
+    born: dict[int, float] = field(default_factory=dict)
+    wal_high_mb: float = 0.0
+
+    def sample(self, t_s: float, workers: Mapping[int, int]) -> None:
+        pids = {"coordinator": os.getpid()} | {f"worker-{i}": p for i, p in workers.items()}
+        for label, pid in pids.items():
+            try:
+                process = psutil.Process(pid)
+                with process.oneshot():
+                    rss = process.memory_info().rss / _MB
+                    files, threads = process.num_fds(), process.num_threads()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue  # killed by a fault between the listing and the reading
+            self.born.setdefault(pid, t_s)
+            self.samples.append(ProcessSample(t_s, label, pid, rss, files, threads))
+        for place in self.places:
+            wal = place.path.with_name(place.path.name + "-wal")
+            try:
+                self.wal_high_mb = max(self.wal_high_mb, wal.stat().st_size / _MB)
+            except FileNotFoundError:
+                pass
+
+    def take_wal_high(self) -> float:
+        """The WAL high-water mark since the last call, MB (one per epoch)."""
+        high, self.wal_high_mb = self.wal_high_mb, 0.0
+        return high
+
+    def slopes(self, since_s: float, value: Callable[[ProcessSample], float]) -> dict[str, Slope]:
+        """Per process label, the slope of ``value`` from ``since_s`` on, within lifetimes."""
+        segments: dict[str, dict[int, list[tuple[float, float]]]] = defaultdict(dict)
+        for sample in self.samples:
+            if sample.t_s < since_s or sample.t_s - self.born[sample.pid] < PROCESS_WARMUP_S:
+                continue
+            segments[sample.label].setdefault(sample.pid, []).append((sample.t_s, value(sample)))
+        found = {}
+        for label, by_pid in sorted(segments.items()):
+            fitted = pooled_slope(list(by_pid.values()))
+            if fitted is not None:
+                found[label] = fitted
+        return found
