@@ -47,6 +47,7 @@ from stress.metadb import (
     EngineName,
     IdStrategy,
 )
+from stress.mutants import mutant_grammar, parse_mutant
 
 __all__ = [
     "DEFAULT_PROFILE_DIR",
@@ -101,6 +102,7 @@ _OPTIONAL_FIELDS = (
     "target_ops_per_sec",
     "latency_limit_ms",
     "faults",
+    "mutant",
 )
 _DURATION_FIX = (
     "must be a duration above 0: a number of seconds or a number with ms, s, m or h "
@@ -408,6 +410,16 @@ class Settings(BaseSettings):
         description="Operations per user (count); set it to stop by count instead of by time.",
         json_schema_extra=_rule("must be a whole number, at least 1 (e.g. 1000)", "unset"),
     )
+    mutant: str | None = Field(
+        None,
+        description=(
+            "A store mutant (name): every user's store gets one deliberate defect, struck from "
+            "the user's own seeded stream, so the oracle can be shown to catch it: `name` or "
+            "`name:N` (1 in N), e.g. `drop-write:500`; `stress selftest` runs them all. "
+            "Recorded in replay.json. Unset = the real store, unchanged."
+        ),
+        json_schema_extra=_rule(mutant_grammar(), "unset (the real store)"),
+    )
 
     # Field name -> where its value came from (STRESS_X, --x, or "default").
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -459,6 +471,18 @@ class Settings(BaseSettings):
             return Faults.parse(value)
         except ConfigError as error:
             raise _invalid(error.fix) from None
+
+    @field_validator("mutant", mode="before")
+    @classmethod
+    def _parse_mutant(cls, value: Any) -> Any:
+        # Written back with its argument spelled out (drop-write -> drop-write:100), so
+        # replay.json records the defect exactly as it ran.
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_mutant(value).text
+        except ValueError as error:
+            raise _invalid(f"{error}; {mutant_grammar()}") from None
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:

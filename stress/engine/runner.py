@@ -187,6 +187,7 @@ def _worker_specs(
     run_dir: Path,
 ) -> list[WorkerSpec]:
     from stress.engine.worker import WorkerSpec
+    from stress.mutants import parse_mutant
     from stress.plan.workload import PlanLimits
 
     limits = PlanLimits.from_config(settings.model_dump())
@@ -206,6 +207,7 @@ def _worker_specs(
             pacing=Pacing.of_run(
                 settings.target_ops_per_sec, len(users), settings.latency_limit_ms
             ),
+            mutant=parse_mutant(settings.mutant) if settings.mutant is not None else None,
         )
         for idx in range(workers)
         if any(u.process_idx == idx for u in users)

@@ -33,9 +33,11 @@ from stress.engine.journal import ProgressSlots, UserJournal, digests_path, mark
 from stress.engine.messages import Crashed, Done, Ready, Stats, WorkerMessage
 from stress.engine.users import UserRunner, UserSpec
 from stress.metadb import MetaDb, StoreOptions, is_no_room
+from stress.mutants import MutantSpec, apply_mutant
 from stress.observe.memory import HeapTrimmer, limit_arenas
 from stress.observe.stats import StatsRecorder
 from stress.oracle.ledger import LedgerWriter, ledger_path
+from stress.plan.draws import mutant_seed_sequence
 from stress.plan.pacing import ArrivalSchedule, Pacing
 from stress.plan.profiles import Profile
 from stress.plan.workload import PlanLimits, UserPlan
@@ -104,6 +106,8 @@ class WorkerSpec:
     #: Where each user's write ledger goes (``user-N.bin``); None runs without one.
     ledger_dir: Path | None = None
     pacing: Pacing = field(default_factory=Pacing)
+    #: The store mutant every user's store gets (``STRESS_MUTANT``); None = the real store.
+    mutant: MutantSpec | None = None
 
 
 def run_worker(
@@ -194,7 +198,11 @@ def _runner(
     slots: ProgressSlots | None,
 ) -> UserRunner:
     place = spec.databases[user.database_idx]
-    store = MetaDb(place.path, place.home, spec.store_options)
+    store = apply_mutant(
+        MetaDb(place.path, place.home, spec.store_options),
+        spec.mutant,
+        mutant_seed_sequence(spec.global_seed, user.user_id),
+    )
     plan = UserPlan(spec.global_seed, user.user_id, spec.profiles[user.user_class], spec.limits)
     sink, journal = _journal_files(spec, user, files, slots, controls)
     ledger = None

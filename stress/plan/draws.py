@@ -23,6 +23,7 @@ __all__ = [
     "arrival_seed_sequence",
     "database_seed_sequence",
     "fault_seed_sequence",
+    "mutant_seed_sequence",
     "user_seed_sequence",
 ]
 
@@ -38,6 +39,10 @@ _ARRIVAL_KEY = 0xA7
 #: root ``(0xFA,)`` is a 1-tuple and so *is* user 250's stream: only its descendants
 #: ``(0xFA, kind, i)``, one per fault of the spec, are ever drawn from.
 _FAULT_KEY = 0xFA
+#: Spawn-key prefix of per-user mutant streams (``STRESS_MUTANT``): a family of its own, so a
+#: mutant's draws never move the user's op stream, and a run with a mutant plans the same ops
+#: as one without.
+_MUTANT_KEY = 0x3E
 #: Each kind's place in the family's spawn key: fixed, so a kind added later moves no stream.
 _FAULT_KINDS: dict[FaultKind, int] = {KILL: 0, LOCK: 1}
 
@@ -50,6 +55,15 @@ def user_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence
 def arrival_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
     """The stream of one user's Poisson arrival gaps in open-loop mode."""
     return np.random.SeedSequence(global_seed, spawn_key=(_ARRIVAL_KEY, user_id))
+
+
+def mutant_seed_sequence(global_seed: int, user_id: int) -> np.random.SeedSequence:
+    """The stream from which a store mutant decides when to strike, one per user.
+
+    A replay or a shrink that keeps a user keeps its stream, so the mutant strikes at the
+    same write of the same op.
+    """
+    return np.random.SeedSequence(global_seed, spawn_key=(_MUTANT_KEY, user_id))
 
 
 def database_seed_sequence(global_seed: int, database_idx: int) -> np.random.SeedSequence:
