@@ -1,0 +1,156 @@
+"""Each boundary invariant on real databases: it holds, and it fails when broken on purpose."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from stress.artifacts import DatabasePlace
+from stress.metadb import MetaDb, StoreOptions
+from stress.metadb.spool import SpoolEntry, append_entries
+from stress.oracle.incremental import IncrementalOracle
+from stress.oracle.ledger import LedgerWriter, ledger_path
+from stress.oracle.verify import DatabaseLedger
+from stress.soak.invariants import (
+    RecoveryTracker,
+    check_events_pending,
+    check_no_loss,
+    check_quick,
+    check_retention,
+    check_spool_exactly_once,
+    check_wal_checkpoint,
+)
+from stress.soak.maintainer import RetentionDb
+
+TICK = {"ts_utc": "2026-11-21T10:00:00+00:00", "source": "s", "detail_json": "{}"}
+
+
+def _place(tmp_path: Path) -> DatabasePlace:
+    home = tmp_path / "db-0"
+    home.mkdir()
+    with MetaDb.open(home / "meta.db", home):
+        pass
+    return DatabasePlace(0, home / "meta.db", home)
+
+
+def _write(place: DatabasePlace, ledger: LedgerWriter, op: int, rows: int) -> tuple[int, ...]:
+    with MetaDb.open(place.path, place.home) as store:
+        ledger.intent(op, "ticks", rows, 0)
+        done = store.record_batch("ticks", [dict(TICK, source=f"s{op}-{i}") for i in range(rows)])
+        ledger.outcome_of(op, done)
+    return done.ids
+
+
+def test_no_loss_checks_only_what_the_epoch_wrote_and_catches_a_lost_row(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    path = ledger_path(tmp_path / "ledger", 0)
+    path.parent.mkdir()
+    ledger = LedgerWriter(path)
+    databases = [DatabaseLedger(0, place.path, place.home, (path,))]
+    oracle = IncrementalOracle()
+    _write(place, ledger, 0, 5)
+    first = check_no_loss(oracle, databases)
+    assert first.ok and "5 acknowledged rows checked" in first.detail
+    ids = _write(place, ledger, 1, 3)
+    with MetaDb.open(place.path, place.home) as store, store.transaction() as conn:
+        conn.execute("DELETE FROM ticks WHERE id = ?", (ids[1],))  # lost behind the store's back
+    second = check_no_loss(oracle, databases)
+    assert not second.ok and second.value == 1 and "3 acknowledged rows checked" in second.detail
+    assert second.table == "ticks"
+    ledger.close()
+
+
+def test_quick_check_fails_on_a_corrupt_file(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    with MetaDb.open(place.path, place.home) as store:
+        store.record_batch("ticks", [dict(TICK, detail_json="x" * 500) for _ in range(400)])
+        store.checkpoint("TRUNCATE")
+    assert check_quick([place]).ok
+    data = bytearray(place.path.read_bytes())
+    for at in range(4096 * 3, len(data) - 4096, 4096):
+        data[at + 100 : at + 300] = b"\xff" * 200  # scribble over every page after the third
+    place.path.write_bytes(bytes(data))
+    result = check_quick([place])
+    assert not result.ok and "db-0" in result.detail
+
+
+def test_retention_conserves_ticks_and_a_retention_that_forgets_is_caught(tmp_path: Path) -> None:
+    retention = RetentionDb(tmp_path / "soak" / "retention" / "meta.db")
+    rng = np.random.default_rng(np.random.SeedSequence(3))
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    for _ in range(5):
+        retention.turn(rng, now)
+    assert retention.rolled_up > 0  # something was old enough to roll up
+    with retention.open() as store:
+        assert check_retention(store, retention.written).ok
+        # The defect: old ticks deleted without their rollup.
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM ticks WHERE id IN (SELECT id FROM ticks LIMIT 3)")
+        broken = check_retention(store, retention.written)
+    assert not broken.ok and broken.value == -3
+
+
+def test_wal_returns_to_its_baseline_unless_a_reader_pins_it(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    with MetaDb.open(place.path, place.home) as store:
+        store.record_batch("ticks", [dict(TICK, detail_json="y" * 2000) for _ in range(3000)])
+    assert check_wal_checkpoint([place], {0: 0.0}, 4.0).ok
+    reader = MetaDb(place.path, place.home, StoreOptions(connection="long-lived"))
+    with MetaDb.open(place.path, place.home) as store:
+        store.record_batch("ticks", [dict(TICK) for _ in range(10)])
+    with reader.connection() as conn:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM ticks").fetchone()  # a snapshot held open
+        with MetaDb.open(place.path, place.home) as store:
+            store.record_batch("ticks", [dict(TICK, detail_json="z" * 2000) for _ in range(3000)])
+        held = check_wal_checkpoint([place], {0: 0.0}, 4.0, patience_s=0.0, sleep=lambda s: None)
+        conn.execute("ROLLBACK")
+    reader.close()
+    assert not held.ok and "busy" in held.detail
+
+
+def test_an_event_left_pending_past_the_bound_is_caught(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    with MetaDb.open(place.path, place.home) as store:
+        event = store.insert_event("k", {})
+        assert event.id is not None
+        later = datetime.now(UTC) + timedelta(seconds=60)  # an injected "now"
+        stuck = check_events_pending([place], 30, later)
+        assert not stuck.ok and stuck.value is not None and stuck.value >= 59
+        assert check_events_pending([place], 90, later).ok
+        store.mark_event(event.id, "delivered")
+    assert check_events_pending([place], 30, later).ok
+
+
+def test_the_spool_reingests_every_line_and_a_skipped_line_is_caught(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    row = '{"ts_utc":"2026-11-21T10:00:00+00:00","source":"s","detail_json":"{}"}'
+    entries = [SpoolEntry("ticks", "insert", "busy", "locked", id=1000 + i, row_json=row) for i in range(3)]
+    spool = append_entries(place.home, entries, "sqlite")
+    good = check_spool_exactly_once([place])
+    assert good.ok and "3 replayed spool lines" in good.detail
+    assert check_spool_exactly_once([place]).ok  # a second replay adds nothing
+    more = [SpoolEntry("ticks", "insert", "busy", "locked", id=2000, row_json=row)]
+    append_entries(place.home, more, "sqlite")
+    with MetaDb.open(place.path, place.home) as store:
+        # The defect: a replay that moves its cursor past a line without applying it.
+        store.upsert_source_cursor(f"spool:{spool.name}", "4")
+    broken = check_spool_exactly_once([place])
+    assert not broken.ok and "id 2000 not re-ingested" in broken.detail
+
+
+def test_recovery_is_timed_from_the_fault_to_every_touched_user_moving_again() -> None:
+    tracker = RecoveryTracker({0: frozenset({0, 2})}, {1: frozenset({1})})
+    kill = {"t_s": 10.0, "kind": "kill", "worker_idx": 0, "database_idx": None}
+    tracker.observe(10.5, [kill], {0: 5, 1: 5, 2: 5})
+    tracker.observe(12.0, [kill], {0: 6, 1: 9, 2: 5})  # user 2 not yet
+    tracker.observe(13.0, [kill], {0: 6, 1: 9, 2: 6})
+    assert tracker.recovered == [("kill", 3.0)]
+    assert tracker.check(14.0, 60).ok
+    lock = {"t_s": 20.0, "kind": "lock", "worker_idx": None, "database_idx": 1}
+    tracker.observe(21.0, [kill, lock], {0: 7, 1: 9, 2: 7})
+    tracker.observe(90.0, [kill, lock], {0: 9, 1: 9, 2: 9})  # user 1 never moves again
+    late = tracker.check(90.0, 60)
+    assert not late.ok and late.value == 70.0

@@ -1,0 +1,129 @@
+"""The soak's parts on their own: slopes, thresholds, JUnit, history (no run, no real time)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stress.cli.main import main
+from stress.soak.history import Regression, append_history, compare, read_history
+from stress.soak.junit import Case, write_junit
+from stress.soak.slopes import pooled_slope, slope
+from stress.soak.thresholds import ThresholdError, load_thresholds
+
+
+def _series(mb_per_h: float, noise_mb: float, seed: int) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    times = [60.0 * i for i in range(60)]  # one hour, a sample a minute
+    values = [200 + mb_per_h * t / 3600 + float(rng.normal(0, noise_mb)) for t in times]
+    return times, values
+
+
+def test_a_planted_30_mb_per_h_leak_is_flagged_and_a_flat_series_is_not() -> None:
+    limit = load_thresholds().soft["rss_slope_mb_per_h"]
+    leak = slope(*_series(30, 2.0, 1))
+    flat = slope(*_series(0, 2.0, 2))
+    assert leak is not None and flat is not None
+    assert 25 < leak.per_h < 35 and leak.significant
+    assert not limit.passes(leak.low)  # surely above 20 MB/h
+    assert limit.passes(flat.low) and not flat.significant
+
+
+def test_a_restart_neither_hides_nor_fakes_a_leak() -> None:
+    # Three lifetimes, each leaking 30 MB/h from its own fresh start: one slope of ~30.
+    segments = [[(t, 100 + 30 * (t - s) / 3600) for t in range(s, s + 1200, 60)] for s in (0, 1200, 2400)]
+    fitted = pooled_slope(segments)
+    assert fitted is not None and abs(fitted.per_h - 30) < 1e-6
+    # A naive fit over the sawtooth would see almost nothing.
+    naive = slope([t for seg in segments for t, _ in seg], [y for seg in segments for _, y in seg])
+    assert naive is not None and naive.per_h < 5
+
+
+def test_too_few_points_give_no_slope() -> None:
+    assert slope([0.0, 1.0], [1.0, 2.0]) is None
+
+
+def test_the_default_thresholds_load_and_name_known_metrics() -> None:
+    thresholds = load_thresholds()
+    assert thresholds.soft["rss_slope_mb_per_h"].limit == 20
+    assert thresholds.soft["p99_ms.single_insert"].limit == 50
+    assert set(thresholds.hard) == {"event_pending_max_s", "recovery_max_s", "wal_after_checkpoint_mb"}
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[soft\nx = 1", "not valid TOML"),
+        ("[soft]\nrss_slope_mb_per_hour = 20\n", "unknown metric"),
+        ("[soft]\n\"p99_ms.teleport\" = 5\n", "unknown metric"),
+        ("[soft]\nwal_high_water_mb = \"big\"\n", "must be a number"),
+        ("[limits]\nx = 1\n", "unknown section"),
+        ("[history]\nnights = 0\n", "whole number"),
+    ],
+)
+def test_a_bad_thresholds_file_is_one_line_and_exit_2(
+    tmp_path: Path, text: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(ThresholdError, match=said):
+        load_thresholds(path)
+    out = tmp_path / "run"
+    code = main(["soak", "--thresholds", str(path), "--output-dir", str(out), "--duration", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and said in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_file_with_only_soft_limits_keeps_the_default_hard_bounds(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text("[soft]\n\"p50_ms.bulk_insert\" = 900\n")
+    thresholds = load_thresholds(path)
+    assert list(thresholds.soft) == ["p50_ms.bulk_insert"]
+    assert thresholds.bound("recovery_max_s") == 60
+
+
+def test_junit_has_the_shape_ci_tools_read(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    cases = [Case("soak.invariant", "no_loss", None), Case("soak.threshold", "wal_high_water_mb", "70 >= limit 64")]
+    write_junit(path, "soak x", cases, "stress replay x/replay.json")
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert len(suites) == 1 and suites[0].get("tests") == "2" and suites[0].get("failures") == "1"
+    testcases = suites[0].findall("testcase")
+    assert [c.get("name") for c in testcases] == ["no_loss", "wal_high_water_mb"]
+    assert testcases[0].find("failure") is None
+    failure = testcases[1].find("failure")
+    assert failure is not None and "70 >= limit 64" in (failure.text or "")
+    assert "stress replay x/replay.json" in (failure.text or "")
+
+
+def _night(digest: str, throughput: float, p99: float) -> dict[str, object]:
+    return {"settings_digest": digest, "metrics": {"throughput_ops_per_s": throughput, "p99_ms_max": p99}}
+
+
+def test_history_compares_with_the_median_of_the_last_nights_of_the_same_settings(tmp_path: Path) -> None:
+    path = tmp_path / "h.ndjson"
+    for throughput in (100.0, 102.0, 98.0):
+        append_history(path, _night("a", throughput, 10.0))
+    append_history(path, _night("b", 1.0, 1000.0))  # other settings: never compared
+    with path.open("a") as handle:
+        handle.write('{"torn": ')  # a writer killed mid-line
+    past = read_history(path)
+    assert len(past) == 4
+    found = {r.metric: r for r in compare(_night("a", 70.0, 10.5), past, 5, 20)}
+    assert found["throughput_ops_per_s"].baseline == 100.0
+    assert not found["throughput_ops_per_s"].ok  # 30% fewer ops/s
+    assert found["p99_ms_max"].ok  # 5% slower: within 20%
+    assert "70.000 tonight vs 100.000" in found["throughput_ops_per_s"].line()
+    assert compare(_night("c", 1.0, 1.0), past, 5, 20) == []
+
+
+def test_a_regression_within_the_limit_passes() -> None:
+    assert Regression("m", 11, 10, 10.0, 20).ok and not Regression("m", 13, 10, 30.0, 20).ok
+    assert json.dumps(Regression("m", 1, 1, 0, 20).__dict__)
