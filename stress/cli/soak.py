@@ -35,7 +35,11 @@ def run_soak_command(args: argparse.Namespace, out: TextIO, interrupts: Interrup
     from stress.soak.thresholds import load_thresholds
 
     try:
-        epoch_s = parse_duration(args.epoch) if not args.epoch.replace(".", "").isdigit() else float(args.epoch)
+        epoch_s = (
+            parse_duration(args.epoch)
+            if not args.epoch.replace(".", "").isdigit()
+            else float(args.epoch)
+        )
     except ValueError:
         raise ConfigError("--epoch", args.epoch, "a duration above 0, e.g. 30s, 5m") from None
     if epoch_s <= 0:

@@ -60,14 +60,14 @@ from stress.version import __version__
 # imported where it is used, so that `stress run` says what it starts at once.
 if TYPE_CHECKING:
     from stress.engine.coordinator import CoordinatorResult
-    from stress.engine.pool import WorkerPool
-    from stress.observe.stats import StatsAggregator
     from stress.engine.injector import FaultInjector
     from stress.engine.observer import RunObserver
+    from stress.engine.pool import WorkerPool
     from stress.engine.users import UserResult
     from stress.engine.worker import WorkerSpec
     from stress.metadb import StoreOptions
     from stress.observe.monitor import Monitor
+    from stress.observe.stats import StatsAggregator
     from stress.oracle.verify import Verification
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]

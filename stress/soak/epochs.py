@@ -25,7 +25,13 @@ from stress.clock import Clock, SystemClock
 from stress.engine.observer import RunView
 from stress.metadb import JSON_TABLES, MetaDb, MetaDbError, StoreOptions, spool_files
 from stress.observe.hlog import write_hlog
-from stress.observe.stats import LATENCY, StatsAggregator, StatsReport, new_histogram, percentiles_ms
+from stress.observe.stats import (
+    LATENCY,
+    StatsAggregator,
+    StatsReport,
+    new_histogram,
+    percentiles_ms,
+)
 from stress.oracle.incremental import IncrementalOracle
 from stress.oracle.ledger import ledger_path, seed_ledger_path
 from stress.oracle.verify import DatabaseLedger
@@ -223,7 +229,9 @@ class SoakObserver:
             check_no_loss(self.oracle, _databases(view)),
             check_quick(view.places),
             retention,
-            check_wal_checkpoint(view.places, self.wal_baseline, hard.bound("wal_after_checkpoint_mb")),
+            check_wal_checkpoint(
+                view.places, self.wal_baseline, hard.bound("wal_after_checkpoint_mb")
+            ),
             check_events_pending(view.places, hard.bound("event_pending_max_s"), datetime.now(UTC)),
             check_spool_exactly_once(view.places),
             self.recovery.check(self.elapsed(), hard.bound("recovery_max_s")),
@@ -263,5 +271,7 @@ def _spool_lines(view: RunView) -> int:
     for place in view.places:
         for path in spool_files(place.home):
             with path.open("rb") as handle:
-                lines += sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                lines += sum(
+                    chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")
+                )
     return lines

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KEY_METRICS", "Regression", "append_history", "compare", "read_history", "settings_digest"]
+__all__ = [
+    "KEY_METRICS",
+    "Regression",
+    "append_history",
+    "compare",
+    "read_history",
+    "settings_digest",
+]
 
 #: The key metrics and whether higher is worse.
 KEY_METRICS: Mapping[str, bool] = {
@@ -90,14 +97,18 @@ def compare(
     found = []
     for metric, higher_is_worse in KEY_METRICS.items():
         now = tonight["metrics"].get(metric)
-        before = [e["metrics"][metric] for e in same if e.get("metrics", {}).get(metric) is not None]
+        before = [
+            e["metrics"][metric] for e in same if e.get("metrics", {}).get(metric) is not None
+        ]
         if now is None or not before:
             continue
         baseline = statistics.median(before)
         if baseline == 0:
             continue
         change = (now - baseline) / abs(baseline) * 100
-        found.append(Regression(metric, now, baseline, change if higher_is_worse else -change, limit_pct))
+        found.append(
+            Regression(metric, now, baseline, change if higher_is_worse else -change, limit_pct)
+        )
     return found
 
 

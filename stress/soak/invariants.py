@@ -82,7 +82,9 @@ def _read_only(place: DatabasePlace) -> MetaDb:
     return MetaDb(place.path, place.home, StoreOptions(read_only=True))
 
 
-def check_no_loss(oracle: IncrementalOracle, databases: Iterable[DatabaseLedger]) -> InvariantResult:
+def check_no_loss(
+    oracle: IncrementalOracle, databases: Iterable[DatabaseLedger]
+) -> InvariantResult:
     verdict = oracle.check(databases)
     detail = f"{verdict.checked} acknowledged rows checked, {verdict.missing} missing"
     if verdict.examples:
@@ -132,7 +134,9 @@ def check_wal_checkpoint(
         above -= baseline_mb.get(place.index, 0.0)
         if busy:
             return InvariantResult(
-                "wal_checkpoint", False, above,
+                "wal_checkpoint",
+                False,
+                above,
                 f"db-{place.index}: checkpoint still busy after {patience_s:.0f} s",
             )
         if above > worst:
@@ -181,7 +185,7 @@ def check_events_pending(
     detail = (
         f"no event pending longer than {bound_s:.0f} s"
         if ok
-        else f"{stuck} event(s) pending longer than {bound_s:.0f} s, oldest {oldest_s:.0f} s ({where})"
+        else f"{stuck} event(s) pending past {bound_s:.0f} s, oldest {oldest_s:.0f} s ({where})"
     )
     return InvariantResult("events_pending", ok, round(oldest_s, 1), detail, "events")
 

@@ -26,7 +26,9 @@ class Case:
 
 def write_junit(path: Path, suite: str, cases: Sequence[Case], replay_command: str) -> None:
     failures = sum(case.failure is not None for case in cases)
-    root = ET.Element("testsuites", name="stress soak", tests=str(len(cases)), failures=str(failures))
+    root = ET.Element(
+        "testsuites", name="stress soak", tests=str(len(cases)), failures=str(failures)
+    )
     element = ET.SubElement(
         root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures), errors="0"
     )

@@ -47,7 +47,9 @@ class RetentionDb:
         for _ in range(TICKS_PER_TURN):
             age = timedelta(seconds=float(rng.uniform(0, 14 * 86400)))
             ts = (now - age).astimezone(UTC).isoformat(timespec="microseconds")
-            rows.append({"ts_utc": ts, "source": f"src-{int(rng.integers(4))}", "detail_json": "{}"})
+            rows.append(
+                {"ts_utc": ts, "source": f"src-{int(rng.integers(4))}", "detail_json": "{}"}
+            )
         with self.lock, self.open() as store:
             outcome = store.record_batch("ticks", rows)
             if outcome.status == "persisted":

@@ -8,6 +8,7 @@ life (imports, first connections, caches filling) are left out of its segment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -59,10 +60,8 @@ class ResourceLog:
             self.samples.append(ProcessSample(t_s, label, pid, rss, files, threads))
         for place in self.places:
             wal = place.path.with_name(place.path.name + "-wal")
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.wal_high_mb = max(self.wal_high_mb, wal.stat().st_size / _MB)
-            except FileNotFoundError:
-                pass
 
     def take_wal_high(self) -> float:
         """The WAL high-water mark since the last call, MB (one per epoch)."""

@@ -21,17 +21,36 @@ from typing import Any, TextIO
 from stress.artifacts import write_json_atomic
 from stress.config import Settings, load_settings
 from stress.engine.interrupts import Interrupts
-from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE, EXIT_INTERRUPTED, resolve_seed, run_simulation
+from stress.engine.runner import (
+    EXIT_CLEAN,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    resolve_seed,
+    run_simulation,
+)
 from stress.outcomes import StopReason
 from stress.signature import Check, FailureParts, invariant_check
 from stress.soak.epochs import SoakObserver
-from stress.soak.history import append_history, compare, current_commit, read_history, settings_digest
+from stress.soak.history import (
+    append_history,
+    compare,
+    current_commit,
+    read_history,
+    settings_digest,
+)
 from stress.soak.invariants import INVARIANTS
 from stress.soak.junit import Case, write_junit
 from stress.soak.thresholds import Thresholds
 from stress.soak.verdict import Measured, ThresholdResult, judge, measure
 
-__all__ = ["SOAK_DEFAULTS", "SOAK_FORMAT_VERSION", "SoakOptions", "SoakOutcome", "run_soak", "soak_settings"]
+__all__ = [
+    "SOAK_DEFAULTS",
+    "SOAK_FORMAT_VERSION",
+    "SoakOptions",
+    "SoakOutcome",
+    "run_soak",
+    "soak_settings",
+]
 
 SOAK_FORMAT_VERSION = 1
 #: The soak's own defaults (field -> value), where neither a variable nor a flag set one.
@@ -58,7 +77,9 @@ class SoakOutcome:
     document: dict[str, Any]
 
 
-def soak_settings(overrides: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
+def soak_settings(
+    overrides: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> Settings:
     """The settings with the soak's defaults under the variables and flags, and a fixed seed."""
     env = os.environ if environ is None else environ
     merged = {
@@ -91,7 +112,12 @@ def run_soak(
     document["verdict"] = {0: "pass", 1: "fail", 130: "interrupted"}[code]
     document["signature"] = _signature(observer, soft, regressions, outcome.stop_reason)
     write_json_atomic(outcome.run_dir / "soak.json", document)
-    write_junit(outcome.run_dir / "junit.xml", f"soak {outcome.run_dir.name}", _cases(observer, soft, regressions), replay)
+    write_junit(
+        outcome.run_dir / "junit.xml",
+        f"soak {outcome.run_dir.name}",
+        _cases(observer, soft, regressions),
+        replay,
+    )
     if options.history is not None and code != EXIT_INTERRUPTED:
         append_history(options.history, _history_entry(document))
     _print(out, document, observer, measured, soft, regressions, replay)
@@ -164,7 +190,11 @@ def _document(
             "retention_ticks_written": observer.retention.written,
             "retention_ticks_rolled_up": observer.retention.rolled_up,
         },
-        "final_verification": {k: verification.get(k) for k in ("ok", "acknowledged", "found", "missing", "unaccounted", "not_run") if k in verification},
+        "final_verification": {
+            k: verification.get(k)
+            for k in ("ok", "acknowledged", "found", "missing", "unaccounted", "not_run")
+            if k in verification
+        },
         "replay_command": replay,
     }
 
@@ -190,7 +220,9 @@ def _history_entry(document: dict[str, Any]) -> dict[str, Any]:
         "verdict": document.get("verdict"),
         "run_dir": document["run_dir"],
         "metrics": {
-            "throughput_ops_per_s": round(sum(throughput) / len(throughput), 2) if throughput else None,
+            "throughput_ops_per_s": round(sum(throughput) / len(throughput), 2)
+            if throughput
+            else None,
             "p99_ms_max": max(p99) if p99 else None,
             "rss_slope_mb_per_h_max": max(rss) if rss else None,
             "wal_high_water_mb": document["metrics"].get("wal_high_water_mb"),
@@ -198,7 +230,9 @@ def _history_entry(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cases(observer: SoakObserver, soft: list[ThresholdResult], regressions: list[Any]) -> list[Case]:
+def _cases(
+    observer: SoakObserver, soft: list[ThresholdResult], regressions: list[Any]
+) -> list[Case]:
     cases = []
     for name in INVARIANTS:
         failure = None
@@ -211,7 +245,9 @@ def _cases(observer: SoakObserver, soft: list[ThresholdResult], regressions: lis
     for result in soft:
         cases.append(Case("soak.threshold", result.metric, None if result.ok else result.detail))
     for regression in regressions:
-        cases.append(Case("soak.history", regression.metric, None if regression.ok else regression.line()))
+        cases.append(
+            Case("soak.history", regression.metric, None if regression.ok else regression.line())
+        )
     return cases
 
 
@@ -230,14 +266,22 @@ def _print(
         state = "ok" if failed is None else f"FAILED {failed.name}: {failed.detail}"
         print(
             f"{epoch.index:>5}  {epoch.start_s:>7.1f}  {epoch.end_s:>7.1f}  {epoch.ops:>7}  "
-            f"{epoch.throughput:>7.1f}  {epoch.wal_high_water_mb:>9.2f}  {epoch.spool_lines:>5}  {state}",
+            f"{epoch.throughput:>7.1f}  {epoch.wal_high_water_mb:>9.2f}  "
+            f"{epoch.spool_lines:>5}  {state}",
             file=out,
         )
     for metric, fits in sorted(measured.slopes.items()):
         for label, fit in fits.items():
-            print(f"slope {metric} {label}: {fit.per_h:.3f} [{fit.low:.3f}, {fit.high:.3f}] ({fit.points} points)", file=out)
+            print(
+                f"slope {metric} {label}: {fit.per_h:.3f} per h "
+                f"[{fit.low:.3f}, {fit.high:.3f}] ({fit.points} points)",
+                file=out,
+            )
     for result in soft:
-        print(f"threshold {result.metric}: {'pass' if result.ok else 'FAIL'}: {result.detail}", file=out)
+        print(
+            f"threshold {result.metric}: {'pass' if result.ok else 'FAIL'}: {result.detail}",
+            file=out,
+        )
     for regression in regressions:
         print(f"history {'pass' if regression.ok else 'FAIL'}: {regression.line()}", file=out)
     failed_epochs = sum(not epoch.ok for epoch in observer.epochs)
@@ -246,7 +290,8 @@ def _print(
     print(f"epochs_failed: {failed_epochs}", file=out)
     print(f"missing: {missing if missing is not None else 'not verified'}", file=out)
     print(f"recoveries: {len(observer.recovery.recovered)}", file=out)
-    line = f"soak {document['verdict'].upper()}: {len(observer.epochs)} epoch(s), {failed_epochs} failed"
+    line = f"soak {document['verdict'].upper()}: {len(observer.epochs)} epoch(s)"
+    line += f", {failed_epochs} failed"
     if observer.violation is not None:
         index, failed = observer.violation
         line += f"; invariant {failed.name} broken in epoch {index}: {failed.detail}"

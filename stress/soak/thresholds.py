@@ -120,10 +120,16 @@ def _parse(data: Mapping[str, Any], name: str) -> Thresholds:
         raise ThresholdError(
             name, f"unknown section [{unknown[0]}]; sections are {', '.join(_SECTIONS)}"
         )
-    hard = {key: Limit(key, _number(name, "hard", key, value), True)
-            for key, value in _section(data, "hard", name).items() if _known(name, "hard", key)}
-    soft = {key: Limit(key, _number(name, "soft", key, value), False)
-            for key, value in _section(data, "soft", name).items() if _known(name, "soft", key)}
+    hard = {
+        key: Limit(key, _number(name, "hard", key, value), True)
+        for key, value in _section(data, "hard", name).items()
+        if _known(name, "hard", key)
+    }
+    soft = {
+        key: Limit(key, _number(name, "soft", key, value), False)
+        for key, value in _section(data, "soft", name).items()
+        if _known(name, "soft", key)
+    }
     history = _section(data, "history", name)
     for key in history:
         if key not in _HISTORY_KEYS:
@@ -150,9 +156,7 @@ def _known(name: str, section: str, key: str) -> bool:
     if section == "soft" and (key in SOFT_METRICS or _latency_metric(key)):
         return True
     known = HARD_METRICS if section == "hard" else [*SOFT_METRICS, "p50_ms.<op>", "p99_ms.<op>"]
-    raise ThresholdError(
-        name, f"[{section}] {key}: unknown metric; known: {', '.join(known)}"
-    )
+    raise ThresholdError(name, f"[{section}] {key}: unknown metric; known: {', '.join(known)}")
 
 
 def _latency_metric(key: str) -> bool:

@@ -99,7 +99,9 @@ def judge(thresholds: Thresholds, measured: Measured) -> list[ThresholdResult]:
 def _judge_one(limit: Limit, measured: Measured) -> ThresholdResult:
     value = measured.values.get(limit.metric)
     if value is None:
-        detail = f"not measured ({measured.measured_epochs} measured epoch(s)); limit {limit.limit:g}"
+        detail = (
+            f"not measured ({measured.measured_epochs} measured epoch(s)); limit {limit.limit:g}"
+        )
         return ThresholdResult(limit.metric, limit.limit, None, True, detail)
     ok = limit.passes(value)
     how = "95% lower bound " if "_slope_" in limit.metric else ""

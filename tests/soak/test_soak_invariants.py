@@ -127,7 +127,9 @@ def test_an_event_left_pending_past_the_bound_is_caught(tmp_path: Path) -> None:
 def test_the_spool_reingests_every_line_and_a_skipped_line_is_caught(tmp_path: Path) -> None:
     place = _place(tmp_path)
     row = '{"ts_utc":"2026-11-21T10:00:00+00:00","source":"s","detail_json":"{}"}'
-    entries = [SpoolEntry("ticks", "insert", "busy", "locked", id=1000 + i, row_json=row) for i in range(3)]
+    entries = [
+        SpoolEntry("ticks", "insert", "busy", "locked", id=1000 + i, row_json=row) for i in range(3)
+    ]
     spool = append_entries(place.home, entries, "sqlite")
     good = check_spool_exactly_once([place])
     assert good.ok and "3 replayed spool lines" in good.detail

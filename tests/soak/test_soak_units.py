@@ -35,7 +35,9 @@ def test_a_planted_30_mb_per_h_leak_is_flagged_and_a_flat_series_is_not() -> Non
 
 def test_a_restart_neither_hides_nor_fakes_a_leak() -> None:
     # Three lifetimes, each leaking 30 MB/h from its own fresh start: one slope of ~30.
-    segments = [[(t, 100 + 30 * (t - s) / 3600) for t in range(s, s + 1200, 60)] for s in (0, 1200, 2400)]
+    segments = [
+        [(t, 100 + 30 * (t - s) / 3600) for t in range(s, s + 1200, 60)] for s in (0, 1200, 2400)
+    ]
     fitted = pooled_slope(segments)
     assert fitted is not None and abs(fitted.per_h - 30) < 1e-6
     # A naive fit over the sawtooth would see almost nothing.
@@ -51,7 +53,11 @@ def test_the_default_thresholds_load_and_name_known_metrics() -> None:
     thresholds = load_thresholds()
     assert thresholds.soft["rss_slope_mb_per_h"].limit == 20
     assert thresholds.soft["p99_ms.single_insert"].limit == 50
-    assert set(thresholds.hard) == {"event_pending_max_s", "recovery_max_s", "wal_after_checkpoint_mb"}
+    assert set(thresholds.hard) == {
+        "event_pending_max_s",
+        "recovery_max_s",
+        "wal_after_checkpoint_mb",
+    }
 
 
 @pytest.mark.parametrize(
@@ -59,8 +65,8 @@ def test_the_default_thresholds_load_and_name_known_metrics() -> None:
     [
         ("[soft\nx = 1", "not valid TOML"),
         ("[soft]\nrss_slope_mb_per_hour = 20\n", "unknown metric"),
-        ("[soft]\n\"p99_ms.teleport\" = 5\n", "unknown metric"),
-        ("[soft]\nwal_high_water_mb = \"big\"\n", "must be a number"),
+        ('[soft]\n"p99_ms.teleport" = 5\n', "unknown metric"),
+        ('[soft]\nwal_high_water_mb = "big"\n', "must be a number"),
         ("[limits]\nx = 1\n", "unknown section"),
         ("[history]\nnights = 0\n", "whole number"),
     ],
@@ -81,7 +87,7 @@ def test_a_bad_thresholds_file_is_one_line_and_exit_2(
 
 def test_a_file_with_only_soft_limits_keeps_the_default_hard_bounds(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
-    path.write_text("[soft]\n\"p50_ms.bulk_insert\" = 900\n")
+    path.write_text('[soft]\n"p50_ms.bulk_insert" = 900\n')
     thresholds = load_thresholds(path)
     assert list(thresholds.soft) == ["p50_ms.bulk_insert"]
     assert thresholds.bound("recovery_max_s") == 60
@@ -89,7 +95,10 @@ def test_a_file_with_only_soft_limits_keeps_the_default_hard_bounds(tmp_path: Pa
 
 def test_junit_has_the_shape_ci_tools_read(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
-    cases = [Case("soak.invariant", "no_loss", None), Case("soak.threshold", "wal_high_water_mb", "70 >= limit 64")]
+    cases = [
+        Case("soak.invariant", "no_loss", None),
+        Case("soak.threshold", "wal_high_water_mb", "70 >= limit 64"),
+    ]
     write_junit(path, "soak x", cases, "stress replay x/replay.json")
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
@@ -104,10 +113,15 @@ def test_junit_has_the_shape_ci_tools_read(tmp_path: Path) -> None:
 
 
 def _night(digest: str, throughput: float, p99: float) -> dict[str, object]:
-    return {"settings_digest": digest, "metrics": {"throughput_ops_per_s": throughput, "p99_ms_max": p99}}
+    return {
+        "settings_digest": digest,
+        "metrics": {"throughput_ops_per_s": throughput, "p99_ms_max": p99},
+    }
 
 
-def test_history_compares_with_the_median_of_the_last_nights_of_the_same_settings(tmp_path: Path) -> None:
+def test_history_compares_with_the_median_of_the_last_nights_of_the_same_settings(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "h.ndjson"
     for throughput in (100.0, 102.0, 98.0):
         append_history(path, _night("a", throughput, 10.0))
