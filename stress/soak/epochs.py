@@ -137,6 +137,7 @@ class SoakObserver:
     _halt: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _look_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def aggregator(self) -> StatsAggregator:
         return self._aggregator
@@ -164,6 +165,10 @@ class SoakObserver:
         self._thread.start()
 
     def check(self, elapsed_s: float) -> StopReason | None:
+        # Recovery is watched from the coordinator's turn (cheap: shared-memory positions),
+        # not from the epoch thread, whose boundary checks can take many seconds.
+        with self._look_lock:
+            self._look(self.elapsed())
         return StopReason.INVARIANT if self.violation is not None else None
 
     def detach(self) -> None:
@@ -184,7 +189,6 @@ class SoakObserver:
         next_sample = 0.0
         while not self._halt.wait(0.25):
             now = self.elapsed()
-            self._look(now)
             if now >= next_sample:
                 self.resources.sample(now, self.view.pids())
                 next_sample = now + SAMPLE_S
@@ -221,6 +225,10 @@ class SoakObserver:
                 self.violation = (index, failed)
             return record
 
+    def _recovery(self, bound_s: float) -> InvariantResult:
+        with self._look_lock:
+            return self.recovery.check(self.elapsed(), bound_s)
+
     def _invariants(self) -> list[InvariantResult]:
         view, hard = self.view, self.thresholds
         with self.retention.lock, self.retention.open() as store:
@@ -234,7 +242,7 @@ class SoakObserver:
             ),
             check_events_pending(view.places, hard.bound("event_pending_max_s"), datetime.now(UTC)),
             check_spool_exactly_once(view.places),
-            self.recovery.check(self.elapsed(), hard.bound("recovery_max_s")),
+            self._recovery(hard.bound("recovery_max_s")),
         ]
 
 
