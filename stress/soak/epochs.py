@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,17 +44,20 @@ from stress.soak.invariants import (
     check_no_loss,
     check_quick,
     check_retention,
-    check_spool_exactly_once,
-    check_wal_checkpoint,
 )
 from stress.soak.maintainer import Maintainer, RetentionDb
+from stress.soak.progress import LedgerProgress
 from stress.soak.resources import ResourceLog
+from stress.soak.spool_check import SpoolCheck
 from stress.soak.thresholds import Thresholds
+from stress.soak.wal_check import WalCheck
 
 __all__ = ["EpochAggregator", "EpochRecord", "SoakObserver"]
 
 #: Seconds between two samples of the processes.
 SAMPLE_S = 1.0
+#: Seconds between two reads of the ledgers for recovery (threads), when no fault is pending.
+LEDGER_LOOK_S = 1.0
 
 
 class EpochAggregator(StatsAggregator):
@@ -93,6 +97,8 @@ class EpochRecord:
     spool_lines: int
     invariants: list[InvariantResult]
     hlog: str
+    #: How long the boundary that closed the epoch took (figures and every check), s.
+    boundary_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +126,7 @@ class EpochRecord:
             "spool_lines": self.spool_lines,
             "invariants": [result.to_dict() for result in self.invariants],
             "hlog": self.hlog,
+            "boundary_s": round(self.boundary_s, 3),
             "ok": self.ok,
         }
 
@@ -138,6 +145,7 @@ class SoakObserver:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _look_lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_ledger_look: float = 0.0
 
     def aggregator(self) -> StatsAggregator:
         return self._aggregator
@@ -159,7 +167,13 @@ class SoakObserver:
         )
         self.retention = RetentionDb(view.run_dir / "soak" / "retention" / "meta.db")
         self.maintainer = Maintainer(view.places, self.retention, self.seed)
-        self.wal_baseline = {place.index: 0.0 for place in view.places}
+        self.wal = WalCheck(self.thresholds.bound("wal_after_checkpoint_mb"))
+        self.spool = SpoolCheck()
+        # With threads there are no progress slots: recovery reads the ledgers.
+        folder = view.run_dir / "ledger"
+        self.progress = LedgerProgress(
+            {u.user_id: ledger_path(folder, u.user_id) for u in view.users}
+        )
         self.maintainer.start()
         self._thread = threading.Thread(target=self._run, name="stress-soak-epochs", daemon=True)
         self._thread.start()
@@ -195,13 +209,29 @@ class SoakObserver:
             if now - self.epoch_start >= self.epoch_s and self.violation is None:
                 self.close_epoch(now)
 
+    @property
+    def recovery_measured_by(self) -> str:
+        if self.view.pool.in_processes:
+            return "ops committed per user (worker processes' progress slots)"
+        return (
+            "write outcomes per user in the ledgers (threads: lock faults; a kill needs processes)"
+        )
+
     def _look(self, now: float) -> None:
         events = [event.summary_entry() for event in list(self.view.faults.events)]
-        self.recovery.observe(now, list(events), self.view.positions())
+        if self.view.pool.in_processes:
+            positions = self.view.positions()
+        elif self._next_ledger_look <= now or events[self.recovery.seen :] or self.recovery.pending:
+            positions = self.progress.positions()
+            self._next_ledger_look = now + LEDGER_LOOK_S
+        else:
+            return
+        self.recovery.observe(now, list(events), positions)
 
     def close_epoch(self, now: float) -> EpochRecord:
         """Close the epoch ending now: its figures, its .hlog and every invariant."""
         with self._lock:
+            began = self.clock.now()
             hists, ops = self._aggregator.cut()
             index = len(self.epochs) + 1
             hlog = Path("epochs") / f"epoch-{index:03d}.hlog"
@@ -218,6 +248,7 @@ class SoakObserver:
                 invariants=self._invariants(),
                 hlog=str(hlog),
             )
+            record.boundary_s = self.clock.now() - began
             self.epochs.append(record)
             self.epoch_start = now
             failed = record.failed()
@@ -229,21 +260,30 @@ class SoakObserver:
         with self._look_lock:
             return self.recovery.check(self.elapsed(), bound_s)
 
-    def _invariants(self) -> list[InvariantResult]:
-        view, hard = self.view, self.thresholds
+    def _retention(self) -> InvariantResult:
         with self.retention.lock, self.retention.open() as store:
-            retention = check_retention(store, self.retention.written)
-        return [
-            check_no_loss(self.oracle, _databases(view)),
-            check_quick(view.places),
-            retention,
-            check_wal_checkpoint(
-                view.places, self.wal_baseline, hard.bound("wal_after_checkpoint_mb")
+            return check_retention(store, self.retention.written)
+
+    def _invariants(self) -> list[InvariantResult]:
+        """Every check, in INVARIANTS order, each with how long it took."""
+        view, hard = self.view, self.thresholds
+        checks: list[Callable[[], InvariantResult]] = [
+            lambda: check_no_loss(self.oracle, _databases(view)),
+            lambda: check_quick(view.places),
+            self._retention,
+            lambda: self.wal.check(view.places),
+            lambda: check_events_pending(
+                view.places, hard.bound("event_pending_max_s"), datetime.now(UTC)
             ),
-            check_events_pending(view.places, hard.bound("event_pending_max_s"), datetime.now(UTC)),
-            check_spool_exactly_once(view.places),
-            self._recovery(hard.bound("recovery_max_s")),
+            lambda: self.spool.check(view.places),
+            lambda: self._recovery(hard.bound("recovery_max_s")),
         ]
+        results = []
+        for check in checks:
+            began = self.clock.now()
+            result = check()
+            results.append(replace(result, seconds=self.clock.now() - began))
+        return results
 
 
 def _p50_p99(hist: Any) -> dict[str, float]:

@@ -184,6 +184,7 @@ def _document(
         "metrics": {key: round(value, 4) for key, value in sorted(measured.values.items())},
         "thresholds": [result.to_dict() for result in soft],
         "recovery_s": [{"kind": k, "s": round(s, 2)} for k, s in observer.recovery.recovered],
+        "recovery_measured_by": observer.recovery_measured_by,
         "upkeep": {
             "turns": observer.maintainer.turns,
             "errors": observer.maintainer.errors,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from stress.soak.invariants import (
     check_no_loss,
     check_quick,
     check_retention,
-    check_spool_exactly_once,
-    check_wal_checkpoint,
 )
 from stress.soak.maintainer import RetentionDb
+from stress.soak.spool_check import SpoolCheck
+from stress.soak.wal_check import WalCheck
 
 TICK = {"ts_utc": "2026-11-21T10:00:00+00:00", "source": "s", "detail_json": "{}"}
 
@@ -92,23 +93,41 @@ def test_retention_conserves_ticks_and_a_retention_that_forgets_is_caught(tmp_pa
     assert not broken.ok and broken.value == -3
 
 
-def test_wal_returns_to_its_baseline_unless_a_reader_pins_it(tmp_path: Path) -> None:
+def test_the_wal_backlog_may_be_pinned_for_one_boundary_but_not_two(tmp_path: Path) -> None:
     place = _place(tmp_path)
+    wal = WalCheck(bound_mb=4.0)
     with MetaDb.open(place.path, place.home) as store:
         store.record_batch("ticks", [dict(TICK, detail_json="y" * 2000) for _ in range(3000)])
-    assert check_wal_checkpoint([place], {0: 0.0}, 4.0).ok
+    assert wal.check([place]).ok
     reader = MetaDb(place.path, place.home, StoreOptions(connection="long-lived"))
-    with MetaDb.open(place.path, place.home) as store:
-        store.record_batch("ticks", [dict(TICK) for _ in range(10)])
     with reader.connection() as conn:
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM ticks").fetchone()  # a snapshot held open
         with MetaDb.open(place.path, place.home) as store:
             store.record_batch("ticks", [dict(TICK, detail_json="z" * 2000) for _ in range(3000)])
-        held = check_wal_checkpoint([place], {0: 0.0}, 4.0, patience_s=0.0, sleep=lambda s: None)
+        once = wal.check([place])
+        assert once.ok and "noted" in once.detail and once.value is not None and once.value > 4
+        twice = wal.check([place])  # the defect: a snapshot that is never let go
         conn.execute("ROLLBACK")
     reader.close()
-    assert not held.ok and "busy" in held.detail
+    assert not twice.ok and "two boundaries in a row" in twice.detail
+    back = wal.check([place])
+    assert back.ok and back.value == 0.0
+
+
+def test_the_wal_check_does_not_wait_for_a_held_write_lock(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    with MetaDb.open(place.path, place.home) as store:
+        store.record_batch("ticks", [dict(TICK, detail_json="y" * 2000) for _ in range(500)])
+    holder = sqlite3.connect(place.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a lock fault: the write lock held
+    try:
+        result = WalCheck(bound_mb=4.0).check([place])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # A passive checkpoint needs no write lock: it copied the WAL back all the same.
+    assert result.ok and result.value == 0.0
 
 
 def test_an_event_left_pending_past_the_bound_is_caught(tmp_path: Path) -> None:
@@ -124,23 +143,61 @@ def test_an_event_left_pending_past_the_bound_is_caught(tmp_path: Path) -> None:
     assert check_events_pending([place], 30, later).ok
 
 
-def test_the_spool_reingests_every_line_and_a_skipped_line_is_caught(tmp_path: Path) -> None:
-    place = _place(tmp_path)
-    row = '{"ts_utc":"2026-11-21T10:00:00+00:00","source":"s","detail_json":"{}"}'
+ROW = '{"ts_utc":"2026-11-21T10:00:00+00:00","source":"s","detail_json":"{}"}'
+
+
+def _spool(place: DatabasePlace, first_id: int, count: int) -> Path:
     entries = [
-        SpoolEntry("ticks", "insert", "busy", "locked", id=1000 + i, row_json=row) for i in range(3)
+        SpoolEntry("ticks", "insert", "busy", "locked", id=first_id + i, row_json=ROW)
+        for i in range(count)
     ]
-    spool = append_entries(place.home, entries, "sqlite")
-    good = check_spool_exactly_once([place])
-    assert good.ok and "3 replayed spool lines" in good.detail
-    assert check_spool_exactly_once([place]).ok  # a second replay adds nothing
-    more = [SpoolEntry("ticks", "insert", "busy", "locked", id=2000, row_json=row)]
-    append_entries(place.home, more, "sqlite")
+    return append_entries(place.home, entries, "sqlite")
+
+
+def test_the_spool_check_reads_only_new_lines_and_catches_a_skipped_one(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    spool = _spool(place, 1000, 3)
+    check = SpoolCheck()
+    good = check.check([place])
+    assert good.ok and "3 newly replayed spool lines" in good.detail
+    again = check.check([place])  # nothing new: nothing read again
+    assert again.ok and "0 newly replayed" in again.detail
+    assert check.marks[spool].line == 3 and check.marks[spool].offset == spool.stat().st_size
+    _spool(place, 2000, 1)
     with MetaDb.open(place.path, place.home) as store:
         # The defect: a replay that moves its cursor past a line without applying it.
         store.upsert_source_cursor(f"spool:{spool.name}", "4")
-    broken = check_spool_exactly_once([place])
+    broken = check.check([place])
     assert not broken.ok and "id 2000 not re-ingested" in broken.detail
+    assert check.checked_total == 4  # each line checked once
+
+
+def test_the_spool_check_catches_a_row_whose_content_is_not_the_spooled_one(
+    tmp_path: Path,
+) -> None:
+    place = _place(tmp_path)
+    with MetaDb.open(place.path, place.home) as store, store.transaction() as conn:
+        # The defect: id 3000 already taken by other content, so its replay cannot land.
+        conn.execute("INSERT INTO ticks (id, row_json) VALUES (3000, '{\"other\": true}')")
+    _spool(place, 3000, 1)
+    result = SpoolCheck().check([place])
+    assert not result.ok and "id 3000 not re-ingested" in result.detail
+
+
+def test_a_held_write_lock_defers_the_replay_and_skips_no_line(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    _spool(place, 1000, 2)
+    holder = sqlite3.connect(place.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a lock fault
+    check = SpoolCheck()
+    try:
+        held = check.check([place])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert held.ok and "0 newly replayed" in held.detail and "deferred, busy: db-0" in held.detail
+    after = check.check([place])
+    assert after.ok and "2 newly replayed" in after.detail
 
 
 def test_recovery_is_timed_from_the_fault_to_every_touched_user_moving_again() -> None:
