@@ -80,7 +80,9 @@ class IncrementalOracle:
                     target[table][row_id] = digest
         if not persisted and not spooled:
             return
-        store = MetaDb(database.path, database.home, StoreOptions(read_only=True))
+        store = MetaDb(
+            database.path, database.home, StoreOptions(read_only=True, connection="long-lived")
+        )
         try:
             found = _found(store, {t: [*persisted[t], *spooled[t]] for t in {*persisted, *spooled}})
         except MetaDbError as error:

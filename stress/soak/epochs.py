@@ -142,7 +142,7 @@ class SoakObserver:
     violation: tuple[int, InvariantResult] | None = None
     _aggregator: EpochAggregator = field(default_factory=EpochAggregator)
     _halt: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _look_lock: threading.Lock = field(default_factory=threading.Lock)
     _next_ledger_look: float = 0.0
@@ -175,8 +175,13 @@ class SoakObserver:
             {u.user_id: ledger_path(folder, u.user_id) for u in view.users}
         )
         self.maintainer.start()
-        self._thread = threading.Thread(target=self._run, name="stress-soak-epochs", daemon=True)
-        self._thread.start()
+        # Two threads: a boundary may take seconds, and the samples must not pause for it.
+        self._threads = [
+            threading.Thread(target=self._sample, name="stress-soak-samples", daemon=True),
+            threading.Thread(target=self._run, name="stress-soak-epochs", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def check(self, elapsed_s: float) -> StopReason | None:
         # Recovery is watched from the coordinator's turn (cheap: shared-memory positions),
@@ -188,8 +193,8 @@ class SoakObserver:
     def detach(self) -> None:
         """The users stopped: end the sampling and upkeep, and close the last epoch."""
         self._halt.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         self.maintainer.stop()
         if self.violation is None:
             now = self.elapsed()
@@ -199,13 +204,15 @@ class SoakObserver:
     def elapsed(self) -> float:
         return self.clock.now() - self.started
 
+    def _sample(self) -> None:
+        while True:
+            self.resources.sample(self.elapsed(), self.view.pids())
+            if self._halt.wait(SAMPLE_S):
+                return
+
     def _run(self) -> None:
-        next_sample = 0.0
         while not self._halt.wait(0.25):
             now = self.elapsed()
-            if now >= next_sample:
-                self.resources.sample(now, self.view.pids())
-                next_sample = now + SAMPLE_S
             if now - self.epoch_start >= self.epoch_s and self.violation is None:
                 self.close_epoch(now)
 
@@ -305,7 +312,8 @@ def _bytes_per_row(view: RunView) -> float:
     size = rows = 0
     for place in view.places:
         try:
-            with MetaDb(place.path, place.home, StoreOptions(read_only=True)) as store:
+            options = StoreOptions(read_only=True, connection="long-lived")
+            with MetaDb(place.path, place.home, options) as store:
                 for table in JSON_TABLES:
                     rows += int(store.query(f"SELECT count(*) FROM {table}").rows[0][0])
         except MetaDbError:

@@ -74,7 +74,8 @@ class InvariantResult:
 
 
 def _read_only(place: DatabasePlace) -> MetaDb:
-    return MetaDb(place.path, place.home, StoreOptions(read_only=True))
+    # One connection for the handle's few queries: a per-op open costs more than they do.
+    return MetaDb(place.path, place.home, StoreOptions(read_only=True, connection="long-lived"))
 
 
 def check_no_loss(

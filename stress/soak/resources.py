@@ -9,10 +9,13 @@ life (imports, first connections, caches filling) are left out of its segment.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -45,6 +48,7 @@ class ResourceLog:
     #: pid -> when it was first seen (s), for the per-process warm-up.
     born: dict[int, float] = field(default_factory=dict)
     wal_high_mb: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sample(self, t_s: float, workers: Mapping[int, int]) -> None:
         pids = {"coordinator": os.getpid()} | {f"worker-{i}": p for i, p in workers.items()}
@@ -60,13 +64,25 @@ class ResourceLog:
             self.samples.append(ProcessSample(t_s, label, pid, rss, files, threads))
         for place in self.places:
             wal = place.path.with_name(place.path.name + "-wal")
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError), self._lock:
                 self.wal_high_mb = max(self.wal_high_mb, wal.stat().st_size / _MB)
 
     def take_wal_high(self) -> float:
         """The WAL high-water mark since the last call, MB (one per epoch)."""
-        high, self.wal_high_mb = self.wal_high_mb, 0.0
+        with self._lock:
+            high, self.wal_high_mb = self.wal_high_mb, 0.0
         return high
+
+    def write_csv(self, path: Path) -> None:
+        """Every sample, one line each (what the slopes were fitted on), for people and plots."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["t_s", "process", "pid", "age_s", "rss_mb", "open_files", "threads"])
+            for s in list(self.samples):
+                age = f"{s.t_s - self.born[s.pid]:.2f}"
+                rss = f"{s.rss_mb:.3f}"
+                writer.writerow([f"{s.t_s:.2f}", s.label, s.pid, age, rss, s.open_files, s.threads])
 
     def slopes(self, since_s: float, value: Callable[[ProcessSample], float]) -> dict[str, Slope]:
         """Per process label, the slope of ``value`` from ``since_s`` on, within lifetimes."""

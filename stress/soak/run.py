@@ -101,6 +101,7 @@ def run_soak(
     assert settings.seed is not None  # soak_settings fixes it
     observer = SoakObserver(options.epoch_s, options.thresholds, settings.seed)
     outcome = run_simulation(settings, out=out, interrupts=interrupts, observer=observer)
+    observer.resources.write_csv(outcome.run_dir / "soak" / "samples.csv")
     measured = measure(observer.epochs, observer.resources)
     soft = judge(options.thresholds, measured)
     replay = f"stress replay {outcome.run_dir / 'replay.json'}"

@@ -85,7 +85,7 @@ class SpoolCheck:
 
     def _check_place(self, place: DatabasePlace) -> tuple[int, list[str], bool]:
         """(lines checked, problems, whether the replay ran) for one database."""
-        options = StoreOptions(busy_timeout_ms=REPLAY_BUSY_MS)
+        options = StoreOptions(busy_timeout_ms=REPLAY_BUSY_MS, connection="long-lived")
         bad: list[str] = []
         with MetaDb(place.path, place.home, options) as store:
             try:
