@@ -24,7 +24,11 @@ from stress.soak.slopes import Slope, pooled_slope
 
 __all__ = ["PROCESS_WARMUP_S", "ProcessSample", "ResourceLog"]
 
-PROCESS_WARMUP_S = 10.0
+#: Seconds of a process's life left out of its slopes. Measured (``soak/samples.csv`` of a
+#: soak on 2 loaded cores): a worker's RSS climbs from ~20 MB to its working size over its
+#: first 20-25 s (imports, user threads, first batches) and open files from 10 to ~40, so a
+#: shorter warm-up fits that climb and calls it a leak.
+PROCESS_WARMUP_S = 30.0
 _MB = 2**20
 METRICS = ("rss_mb", "open_files", "threads")
 

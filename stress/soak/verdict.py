@@ -85,10 +85,30 @@ def measure(epochs: Sequence[EpochRecord], resources: ResourceLog) -> Measured:
             slopes.setdefault(name, {})["series"] = fitted
             if name in ("bytes_per_row_slope_per_h", "spool_lines_slope_per_h"):
                 values[name] = fitted.low
-    if len(measured) >= 2 and measured[0].throughput > 0:
-        first, last = measured[0].throughput, measured[-1].throughput
-        values["throughput_drop_pct"] = round(100 * (first - last) / first, 2)
+    drop = _throughput_drop_pct(measured, slopes.get("throughput_slope_per_h", {}).get("series"))
+    if drop is not None:
+        values["throughput_drop_pct"] = drop
     return Measured(values, slopes, len(measured))
+
+
+def _throughput_drop_pct(measured: Sequence[EpochRecord], fit: Slope | None) -> float | None:
+    """How much lower the throughput ends than it starts, %, on the fitted line.
+
+    The line through every measured epoch, not the first and last epoch alone: on a shared
+    machine one epoch's throughput swings with the neighbours' load, a trend across all does
+    not. With two epochs (no line yet) it is the last against the first.
+    """
+    if len(measured) < 2:
+        return None
+    mean = sum(e.throughput for e in measured) / len(measured)
+    if fit is None:
+        first, last = measured[0].throughput, measured[-1].throughput
+        return round(100 * (first - last) / first, 2) if first > 0 else None
+    times = [e.end_s for e in measured]
+    centre = sum(times) / len(times)
+    per_s = fit.per_h / 3600
+    start, end = mean + per_s * (times[0] - centre), mean + per_s * (times[-1] - centre)
+    return round(100 * (start - end) / start, 2) if start > 0 else None
 
 
 def judge(thresholds: Thresholds, measured: Measured) -> list[ThresholdResult]:

@@ -1,0 +1,72 @@
+"""Recovery with threads: positions read from the users' ledgers, and a real threads soak."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from stress.engine.interrupts import Interrupts
+from stress.oracle.ledger import LedgerWriter, ledger_path
+from stress.soak.invariants import RecoveryTracker
+from stress.soak.progress import LedgerProgress
+from stress.soak.run import SoakOptions, run_soak, soak_settings
+from stress.soak.thresholds import load_thresholds
+
+
+def test_ledger_positions_count_write_outcomes_not_intents(tmp_path: Path) -> None:
+    folder = tmp_path / "ledger"
+    folder.mkdir()
+    writer, reader = LedgerWriter(ledger_path(folder, 0)), LedgerWriter(ledger_path(folder, 1))
+    progress = LedgerProgress({0: ledger_path(folder, 0), 1: ledger_path(folder, 1)})
+    assert progress.positions() == {0: 0, 1: 0}
+    writer.intent(0, "ticks", 2, 0)
+    assert progress.positions()[0] == 0  # handed over, not yet answered (a lock holds it)
+    writer.outcome(0, "ticks", "persisted", (1, 2), ("{}", "{}"))
+    writer.intent(1, "ticks", 1, 5)
+    writer.outcome(1, "ticks", "spooled", (), ("{}",))
+    assert progress.positions() == {0: 3, 1: 0}
+    assert progress.done[0] == (5, 3)  # each record read once: the next call starts after it
+    writer.close()
+    reader.close()
+
+
+def test_a_user_that_never_moved_before_the_fault_is_not_waited_on() -> None:
+    tracker = RecoveryTracker({}, {0: frozenset({0, 1})})
+    lock = {"t_s": 10.0, "kind": "lock", "worker_idx": None, "database_idx": 0}
+    tracker.observe(10.0, [lock], {0: 4, 1: 0})  # user 1 only reads: its ledger never grows
+    tracker.observe(13.0, [lock], {0: 5, 1: 0})
+    assert tracker.recovered == [("lock", 3.0)]
+    stuck = RecoveryTracker({}, {0: frozenset({0})})
+    stuck.observe(10.0, [lock], {0: 4})
+    stuck.observe(80.0, [lock], {0: 4})  # the writer never lands a write again
+    assert not stuck.check(80.0, 60).ok
+
+
+@pytest.mark.slow
+def test_a_threads_soak_times_its_recovery_from_lock_faults(tmp_path: Path) -> None:
+    settings = soak_settings(
+        {
+            "duration": "16",
+            "seed": "3",
+            "processes": "0",
+            "output_dir": str(tmp_path / "run"),
+            "users": "inserter=2,query=1",
+            "databases": "1",
+            "faults": "lock=every:5s:hold:2s",
+            "busy_timeout_ms": "1000",
+            "think_max_ms": "50",
+            "batch_min": "1",
+            "batch_max": "50",
+        },
+        environ={},
+    )
+    outcome = run_soak(settings, SoakOptions(8.0, load_thresholds()), io.StringIO(), Interrupts())
+    document = json.loads((outcome.run_dir / "soak.json").read_text())
+    assert "ledgers" in document["recovery_measured_by"]
+    kinds = [entry["kind"] for entry in document["recovery_s"]]
+    assert kinds and set(kinds) == {"lock"}, document["recovery_s"]
+    assert all(0 < entry["s"] < 60 for entry in document["recovery_s"])
+    assert all(epoch["ok"] for epoch in document["epochs"])
