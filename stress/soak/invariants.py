@@ -12,13 +12,14 @@ each reads what is committed, or takes its own write transaction as any writer w
 - ``events_pending``: no event stays ``pending`` longer than the bound;
 - ``spool_exactly_once``: a spool replay leaves every replayed line's row in the store with
   its content, and no line it could not apply (:mod:`stress.soak.spool_check`);
-- ``recovery``: after each fault, every user it touched completes an op again in time.
+- ``recovery``: after each fault, every user it touched lands a write again in time
+  (:mod:`stress.soak.recovery`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,6 @@ from stress.oracle.verify import DatabaseLedger
 __all__ = [
     "INVARIANTS",
     "InvariantResult",
-    "RecoveryTracker",
     "check_events_pending",
     "check_no_loss",
     "check_quick",
@@ -137,59 +137,3 @@ def check_events_pending(
         else f"{stuck} event(s) pending past {bound_s:.0f} s, oldest {oldest_s:.0f} s ({where})"
     )
     return InvariantResult("events_pending", ok, round(oldest_s, 1), detail, "events")
-
-
-@dataclass
-class _Pending:
-    kind: str
-    t_s: float
-    users: frozenset[int]
-    start: dict[int, int]
-
-
-@dataclass
-class RecoveryTracker:
-    """Seconds from each fault until every user it touched completes an op again.
-
-    Fed the injector's events (``t_s, kind, worker_idx, database_idx``) and the users'
-    positions at each look (ops committed with worker processes; write outcomes in their
-    ledgers with threads); a kill touches its worker's users, a lock the users of its
-    database.
-    """
-
-    users_of_worker: Mapping[int, frozenset[int]]
-    users_of_database: Mapping[int, frozenset[int]]
-    seen: int = 0
-    pending: list[_Pending] = field(default_factory=list)
-    #: (kind, seconds to recover) of every fault recovered from.
-    recovered: list[tuple[str, float]] = field(default_factory=list)
-
-    def observe(
-        self, now_s: float, events: list[Mapping[str, Any]], positions: Mapping[int, int]
-    ) -> None:
-        for event in events[self.seen :]:
-            if event["kind"] == "kill":
-                users = self.users_of_worker.get(event["worker_idx"], frozenset())
-            else:
-                users = self.users_of_database.get(event["database_idx"], frozenset())
-            start = {user: positions.get(user, 0) for user in users}
-            # A user that had completed nothing before the fault is not waited on: with
-            # threads positions count writes (stress.soak.progress), and a reader never moves.
-            moved = frozenset(user for user in users if start[user] > 0)
-            self.pending.append(_Pending(event["kind"], float(event["t_s"]), moved, start))
-        self.seen = len(events)
-        for fault in list(self.pending):
-            if all(positions.get(u, 0) > fault.start[u] for u in fault.users):
-                self.recovered.append((fault.kind, max(now_s - fault.t_s, 0.0)))
-                self.pending.remove(fault)
-
-    def check(self, now_s: float, bound_s: float) -> InvariantResult:
-        late = [now_s - fault.t_s for fault in self.pending if now_s - fault.t_s > bound_s]
-        worst = max([s for _, s in self.recovered] + late, default=0.0)
-        ok = not late and worst <= bound_s
-        detail = (
-            f"{len(self.recovered)} fault(s) recovered, slowest {worst:.1f} s"
-            if ok
-            else f"a fault not recovered from after {worst:.1f} s (bound {bound_s:.0f} s)"
-        )
-        return InvariantResult("recovery", ok, round(worst, 2), detail)

@@ -64,6 +64,8 @@ class ResourceLog:
                     files, threads = process.num_fds(), process.num_threads()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue  # killed by a fault between the listing and the reading
+            if rss <= 0:
+                continue  # a process being reaped reads as 0 MB: not a sample of its life
             self.born.setdefault(pid, t_s)
             self.samples.append(ProcessSample(t_s, label, pid, rss, files, threads))
         for place in self.places:

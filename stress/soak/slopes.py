@@ -5,7 +5,8 @@ a fault starts its memory afresh, so :func:`pooled_slope` fits one slope shared 
 segments (one per process lifetime) with an intercept of their own each: a restart neither
 hides a leak nor fakes one. The interval uses Student's t with the fit's degrees of freedom,
 so a short, noisy series gets a wide interval and a threshold judged on the interval's lower
-end does not fail on noise.
+end does not fail on noise; samples close in time are correlated, and the interval is widened
+by their residuals' lag-1 autocorrelation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 __all__ = ["Slope", "pooled_slope", "slope", "t_quantile_975"]
 
@@ -69,23 +71,35 @@ def pooled_slope(segments: Sequence[Sequence[tuple[float, float]]]) -> Slope | N
     None when the segments give fewer than one degree of freedom or no spread in time.
     """
     sxx = sxy = 0.0
-    centred: list[tuple[float, float]] = []
-    used = 0
+    centred: list[list[tuple[float, float]]] = []
     for segment in segments:
         if len(segment) < 2:
             continue
-        used += 1
         mean_t = sum(t for t, _ in segment) / len(segment)
         mean_y = sum(y for _, y in segment) / len(segment)
-        for t, y in segment:
-            dt, dy = t - mean_t, y - mean_y
-            sxx += dt * dt
-            sxy += dt * dy
-            centred.append((dt, dy))
-    dof = len(centred) - used - 1
-    if dof < 1 or sxx <= 0:
+        centred.append([(t - mean_t, y - mean_y) for t, y in segment])
+        sxx += sum(dt * dt for dt, _ in centred[-1])
+        sxy += sum(dt * dy for dt, dy in centred[-1])
+    points = sum(len(segment) for segment in centred)
+    if points - len(centred) - 1 < 1 or sxx <= 0:
         return None
     beta = sxy / sxx
-    residual = sum((dy - beta * dt) ** 2 for dt, dy in centred)
-    half = t_quantile_975(dof) * math.sqrt(residual / dof / sxx)
-    return Slope(beta * _HOUR_S, (beta - half) * _HOUR_S, (beta + half) * _HOUR_S, len(centred))
+    residuals = [[dy - beta * dt for dt, dy in segment] for segment in centred]
+    # Samples a second apart are not independent (memory stays up for a while once up): the
+    # interval is widened by the residuals' lag-1 autocorrelation (an AR(1) variance
+    # inflation, with the effective number of points), or it would be far too narrow.
+    rho = _lag1(residuals)
+    inflation = (1 + rho) / (1 - rho)
+    dof = max(int(points / inflation) - len(centred) - 1, 1)
+    residual = sum(r * r for segment in residuals for r in segment)
+    half = t_quantile_975(dof) * math.sqrt(inflation * residual / (points - len(centred) - 1) / sxx)
+    return Slope(beta * _HOUR_S, (beta - half) * _HOUR_S, (beta + half) * _HOUR_S, points)
+
+
+def _lag1(residuals: Sequence[Sequence[float]]) -> float:
+    """Lag-1 autocorrelation of the residuals within segments, in [0, 0.95]."""
+    together = sum(a * b for segment in residuals for a, b in pairwise(segment))
+    alone = sum(r * r for segment in residuals for r in segment)
+    if alone <= 0:
+        return 0.0
+    return min(max(together / alone, 0.0), 0.95)

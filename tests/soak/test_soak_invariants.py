@@ -15,13 +15,13 @@ from stress.oracle.incremental import IncrementalOracle
 from stress.oracle.ledger import LedgerWriter, ledger_path
 from stress.oracle.verify import DatabaseLedger
 from stress.soak.invariants import (
-    RecoveryTracker,
     check_events_pending,
     check_no_loss,
     check_quick,
     check_retention,
 )
 from stress.soak.maintainer import RetentionDb
+from stress.soak.recovery import RecoveryTracker
 from stress.soak.spool_check import SpoolCheck
 from stress.soak.wal_check import WalCheck
 

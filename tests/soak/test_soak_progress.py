@@ -10,8 +10,8 @@ import pytest
 
 from stress.engine.interrupts import Interrupts
 from stress.oracle.ledger import LedgerWriter, ledger_path
-from stress.soak.invariants import RecoveryTracker
 from stress.soak.progress import LedgerProgress
+from stress.soak.recovery import RecoveryTracker
 from stress.soak.run import SoakOptions, run_soak, soak_settings
 from stress.soak.thresholds import load_thresholds
 
@@ -70,3 +70,21 @@ def test_a_threads_soak_times_its_recovery_from_lock_faults(tmp_path: Path) -> N
     assert kinds and set(kinds) == {"lock"}, document["recovery_s"]
     assert all(0 < entry["s"] < 60 for entry in document["recovery_s"])
     assert all(epoch["ok"] for epoch in document["epochs"])
+
+
+def test_a_fault_cut_short_by_the_next_on_its_target_is_counted_apart() -> None:
+    tracker = RecoveryTracker({0: frozenset({0})}, {})
+    first = {"t_s": 10.0, "kind": "kill", "worker_idx": 0, "database_idx": None}
+    second = {"t_s": 40.0, "kind": "kill", "worker_idx": 0, "database_idx": None}
+    tracker.observe(10.0, [first], {0: 4})
+    tracker.observe(40.0, [first, second], {0: 4})  # killed again before it wrote
+    tracker.observe(45.0, [first, second], {0: 5})
+    assert tracker.recovered == [("kill", 5.0)] and tracker.cut_short == [("kill", 30.0)]
+    held = tracker.check(45.0, 60)
+    assert held.ok and "1 cut short" in held.detail
+    # Cut short only after it had outlasted the bound: that is a failure all the same.
+    late = RecoveryTracker({0: frozenset({0})}, {})
+    third = {"t_s": 80.0, "kind": "kill", "worker_idx": 0, "database_idx": None}
+    late.observe(10.0, [first], {0: 4})
+    late.observe(80.0, [first, third], {0: 4})
+    assert not late.check(80.0, 60).ok

@@ -12,6 +12,7 @@ import pytest
 from stress.cli.main import main
 from stress.soak.history import Regression, append_history, compare, read_history
 from stress.soak.junit import Case, write_junit
+from stress.soak.resources import ProcessSample, ResourceLog
 from stress.soak.slopes import pooled_slope, slope
 from stress.soak.thresholds import ThresholdError, load_thresholds
 
@@ -141,3 +142,63 @@ def test_history_compares_with_the_median_of_the_last_nights_of_the_same_setting
 def test_a_regression_within_the_limit_passes() -> None:
     assert Regression("m", 11, 10, 10.0, 20).ok and not Regression("m", 13, 10, 30.0, 20).ok
     assert json.dumps(Regression("m", 1, 1, 0, 20).__dict__)
+
+
+def _ar1(rng: np.random.Generator, n: int, rho: float, sd: float) -> list[float]:
+    noise, level = [], 0.0
+    for _ in range(n):
+        level = rho * level + float(rng.normal(0, sd))
+        noise.append(level)
+    return noise
+
+
+def test_correlated_noise_is_not_a_leak_and_a_leak_in_it_still_is() -> None:
+    # One sample a second for 10 minutes; memory noise that lingers (AR(1), rho 0.9).
+    times = [float(t) for t in range(600)]
+    flagged = 0
+    for seed in range(20):
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        fitted = slope(times, [100 + e for e in _ar1(rng, 600, 0.9, 1.0)])
+        assert fitted is not None
+        flagged += fitted.low > 20
+    assert flagged <= 2  # about the 2.5% a one-sided 95% bound allows, not most of them
+    rng = np.random.default_rng(np.random.SeedSequence(99))
+    noise = _ar1(rng, 600, 0.9, 1.0)
+    leak = slope(times, [100 + 700 * t / 3600 + e for t, e in zip(times, noise, strict=True)])
+    assert leak is not None and leak.low > 20
+
+
+def _lifetimes(rng: np.random.Generator, leak_mb_per_h: float) -> ResourceLog:
+    """Two workers for 10 minutes, one of them killed every 30 s: each life climbs to its
+    working size over its first 25 s, then stays (plus noise and the leak)."""
+    log = ResourceLog(())
+    pid, born = 100, {0: 0.0, 1: 0.0}
+    pids = {0: pid, 1: pid + 1}
+    for t in range(600):
+        if t and t % 30 == 0:  # a kill; the worker is back 5 s later
+            victim = int(rng.integers(2))
+            pid += 2
+            pids[victim], born[victim] = pid, t + 5.0
+        for worker in (0, 1):
+            age = t - born[worker]
+            if age < 0:
+                continue
+            rss = 20 + 80 * min(age / 25, 1.0) + leak_mb_per_h * age / 3600
+            rss += float(rng.normal(0, 2.0))
+            log.born.setdefault(pids[worker], float(t))
+            log.samples.append(
+                ProcessSample(float(t), f"worker-{worker}", pids[worker], rss, 30, 5)
+            )
+    return log
+
+
+def test_rss_slopes_work_with_a_kill_every_30_s() -> None:
+    limit = load_thresholds().soft["rss_slope_mb_per_h"]
+    for seed in range(5):
+        healthy = _lifetimes(np.random.default_rng(np.random.SeedSequence(seed)), 0.0)
+        fits = healthy.slopes(60.0, lambda s: s.rss_mb)
+        assert fits and all(limit.passes(fit.low) for fit in fits.values()), fits
+        leaky = _lifetimes(np.random.default_rng(np.random.SeedSequence(seed)), 700.0)
+        fits = leaky.slopes(60.0, lambda s: s.rss_mb)
+        assert any(not limit.passes(fit.low) for fit in fits.values()), fits
+        assert all(fit.points >= 60 for fit in fits.values())  # enough samples past warm-up
