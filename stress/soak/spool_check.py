@@ -66,10 +66,15 @@ class SpoolCheck:
     marks: dict[Path, _Mark] = field(default_factory=dict)
     #: Lines checked over the whole soak (each once).
     checked_total: int = 0
+    #: Per file, its whole lines counted so far (read on from where the count stopped).
+    counted: dict[Path, _Mark] = field(default_factory=dict)
+    #: Lines waiting for replay after the last check (past each file's cursor).
+    backlog: int = 0
 
     def check(self, places: Iterable[DatabasePlace]) -> InvariantResult:
         checked = problems = 0
         first, deferred = "", []
+        self.backlog = 0
         for place in places:
             found, bad, replayed = self._check_place(place)
             checked += found
@@ -94,13 +99,27 @@ class SpoolCheck:
                 replayed = True
             except MetaDbError:
                 replayed = False
-            applied = [line for path in spool_files(place.home) for line in self._new(store, path)]
+            applied: list[_Applied] = []
+            for path in spool_files(place.home):
+                done = int(store.source_cursor(f"spool:{path.name}") or 0)
+                applied.extend(self._new(path, done))
+                self.backlog += max(self._count(path) - done, 0)
             bad.extend(_absent(store, applied))
         return len(applied), bad, replayed
 
-    def _new(self, store: MetaDb, path: Path) -> Iterator[_Applied]:
-        """The insert lines of ``path`` applied since the last check (its mark moves on)."""
-        done = int(store.source_cursor(f"spool:{path.name}") or 0)
+    def _count(self, path: Path) -> int:
+        """Whole lines of ``path`` now, counting only what was appended since the last call."""
+        mark = self.counted.setdefault(path, _Mark())
+        with path.open("rb") as handle:
+            handle.seek(mark.offset)
+            tail = handle.read()
+        whole = tail.rfind(b"\n") + 1  # a torn last line is not a line yet
+        mark.line += tail.count(b"\n", 0, whole)
+        mark.offset += whole
+        return mark.line
+
+    def _new(self, path: Path, done: int) -> Iterator[_Applied]:
+        """The insert lines of ``path`` applied (up to line ``done``) since the last check."""
         mark = self.marks.setdefault(path, _Mark())
         if done <= mark.line:
             return

@@ -213,3 +213,19 @@ def test_recovery_is_timed_from_the_fault_to_every_touched_user_moving_again() -
     tracker.observe(90.0, [kill, lock], {0: 9, 1: 9, 2: 9})  # user 1 never moves again
     late = tracker.check(90.0, 60)
     assert not late.ok and late.value == 70.0
+
+
+def test_the_spool_backlog_is_the_lines_past_the_cursor(tmp_path: Path) -> None:
+    place = _place(tmp_path)
+    _spool(place, 1000, 3)
+    holder = sqlite3.connect(place.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the replay cannot run: every line waits
+    check = SpoolCheck()
+    try:
+        check.check([place])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert check.backlog == 3
+    check.check([place])
+    assert check.backlog == 0
