@@ -3,7 +3,9 @@
 Every process is one line of samples per lifetime: a worker killed by a fault and started
 again is a new segment (its pid changes), so a slope is fitted within segments
 (:func:`stress.soak.slopes.pooled_slope`). The first :data:`PROCESS_WARMUP_S` of a process's
-life (imports, first connections, caches filling) are left out of its segment.
+life (imports, first connections, caches filling) are left out of its segment, a lifetime
+with fewer than :data:`SEGMENT_MIN_POINTS` samples after it is left out, and a process with
+fewer than :data:`SLOPE_MIN_POINTS` in all has no slope (not measured, rather than a guess).
 """
 
 from __future__ import annotations
@@ -22,13 +24,24 @@ import psutil
 from stress.artifacts import DatabasePlace
 from stress.soak.slopes import Slope, pooled_slope
 
-__all__ = ["PROCESS_WARMUP_S", "ProcessSample", "ResourceLog"]
+__all__ = [
+    "PROCESS_WARMUP_S",
+    "SEGMENT_MIN_POINTS",
+    "SLOPE_MIN_POINTS",
+    "ProcessSample",
+    "ResourceLog",
+]
 
 #: Seconds of a process's life left out of its slopes. Measured (``soak/samples.csv`` of a
 #: soak on 2 loaded cores): a worker's RSS climbs from ~20 MB to its working size over its
 #: first 20-25 s (imports, user threads, first batches) and open files from 10 to ~40, so a
 #: shorter warm-up fits that climb and calls it a leak.
 PROCESS_WARMUP_S = 30.0
+#: Fewest samples past its warm-up a lifetime needs to count (20 s at one a second): a shorter
+#: one is mostly the end of the climb.
+SEGMENT_MIN_POINTS = 20
+#: Fewest samples in all for a slope per process; fewer (a short soak) is "not measured".
+SLOPE_MIN_POINTS = 60
 _MB = 2**20
 METRICS = ("rss_mb", "open_files", "threads")
 
@@ -99,7 +112,10 @@ class ResourceLog:
             segments[sample.label].setdefault(sample.pid, []).append((sample.t_s, value(sample)))
         found = {}
         for label, by_pid in sorted(segments.items()):
-            fitted = pooled_slope(list(by_pid.values()))
+            lives = [points for points in by_pid.values() if len(points) >= SEGMENT_MIN_POINTS]
+            if sum(len(points) for points in lives) < SLOPE_MIN_POINTS:
+                continue
+            fitted = pooled_slope(lives)
             if fitted is not None:
                 found[label] = fitted
         return found

@@ -202,3 +202,14 @@ def test_rss_slopes_work_with_a_kill_every_30_s() -> None:
         fits = leaky.slopes(60.0, lambda s: s.rss_mb)
         assert any(not limit.passes(fit.low) for fit in fits.values()), fits
         assert all(fit.points >= 60 for fit in fits.values())  # enough samples past warm-up
+
+
+def test_short_lifetimes_give_no_slope_rather_than_a_guess() -> None:
+    log = ResourceLog(())
+    for life in range(3):  # three lives of 45 s: 15 samples each past the 30 s warm-up
+        pid, start = 200 + life, 45.0 * life
+        log.born[pid] = start
+        for age in range(45):
+            rss = 20 + 3 * age  # still climbing: a leak or the end of the warm-up, who knows
+            log.samples.append(ProcessSample(start + age, "worker-0", pid, rss, 30, 5))
+    assert log.slopes(0.0, lambda s: s.rss_mb) == {}
