@@ -35,17 +35,6 @@ class RunView:
     pool: WorkerPool
     faults: FaultInjector
 
-    def positions(self) -> dict[int, int]:
-        """Ops each user has committed so far (worker processes only; empty with threads)."""
-        slots = self.pool.slots
-        if slots is None:
-            return {}
-        found = {}
-        for user in self.users:
-            committed = slots.read(user.user_id)
-            found[user.user_id] = committed[0] if committed is not None else 0
-        return found
-
     def pids(self) -> dict[int, int]:
         """worker index -> pid of the worker processes alive now."""
         return self.pool.pids()

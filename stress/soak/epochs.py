@@ -185,8 +185,8 @@ class SoakObserver:
             thread.start()
 
     def check(self, elapsed_s: float) -> StopReason | None:
-        # Recovery is watched from the coordinator's turn (cheap: shared-memory positions),
-        # not from the epoch thread, whose boundary checks can take many seconds.
+        # Recovery is watched from the coordinator's turn (cheap: the ledgers' new records,
+        # four times a second), not from the epoch thread, whose boundary takes seconds.
         with self._look_lock:
             self._look(self.elapsed())
         return StopReason.INVARIANT if self.violation is not None else None
