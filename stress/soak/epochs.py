@@ -26,6 +26,7 @@ from stress.clock import Clock, SystemClock
 from stress.engine.observer import RunView
 from stress.metadb import JSON_TABLES, MetaDb, MetaDbError, StoreOptions
 from stress.observe.hlog import write_hlog
+from stress.observe.memory import malloc_trim
 from stress.observe.stats import (
     LATENCY,
     StatsAggregator,
@@ -219,7 +220,7 @@ class SoakObserver:
 
     @property
     def recovery_measured_by(self) -> str:
-        what = "write outcomes per user in the ledgers"
+        what = "rows persisted per user in the ledgers"
         return what if self.view.pool.in_processes else f"{what} (threads: no kill faults)"
 
     def _look(self, now: float) -> None:
@@ -251,6 +252,9 @@ class SoakObserver:
             )
             record.spool_lines = self.spool.backlog  # measured by the spool check
             record.boundary_s = self.clock.now() - began
+            # The checks' transient memory (the epoch's ledger records, rows read back) goes
+            # back to the OS, or this process's RSS would follow the largest epoch so far.
+            malloc_trim()
             self.epochs.append(record)
             self.epoch_start = now
             failed = record.failed()

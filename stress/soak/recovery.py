@@ -1,11 +1,15 @@
-"""The ``recovery`` invariant: seconds from each fault until the writes it stopped land again.
+"""The ``recovery`` invariant: seconds from each fault until writes land again where it struck.
 
 Fed the injector's events (``t_s, kind, worker_idx, database_idx``) and, at each look, every
-user's write outcomes so far (:mod:`stress.soak.progress`, the same with worker processes and
-with threads). A kill touches its worker's users, a lock the users of its database; of those,
-the users that had written before the fault are waited on (a user that only reads has no
+user's rows persisted so far (:mod:`stress.soak.progress`, the same with worker processes and
+with threads). A kill strikes its worker's users, a lock the users of its database; of those,
+the users that had written before the fault are its writers (a user that only reads has no
 write to land, and in WAL mode a write lock does not block it). The fault is recovered from
-when each of them has a write outcome after it.
+when one of its writers lands a row in the store after it: the restarted worker writes
+again, the locked database takes writes again. Not when every one of them has: a user that
+writes once in twenty ops, behind complex joins of seconds each on a loaded machine, takes
+longer than any fault to write again, and that is its pace, not a recovery. A single user
+stuck for good is the stall watchdog's (``STRESS_MAX_STALL_S``).
 
 A fault can be cut short: the same worker killed again (or the same database locked again)
 before its users wrote. Its recovery cannot be measured any more, and the new fault's clock
@@ -51,7 +55,7 @@ class RecoveryTracker:
             self._struck(event, positions)
         self.seen = len(events)
         for fault in list(self.pending):
-            if all(positions.get(u, 0) > fault.start[u] for u in fault.users):
+            if any(positions.get(u, 0) > fault.start[u] for u in fault.users):
                 self.recovered.append((fault.kind, max(now_s - fault.t_s, 0.0)))
                 self.pending.remove(fault)
 

@@ -200,17 +200,19 @@ def test_a_held_write_lock_defers_the_replay_and_skips_no_line(tmp_path: Path) -
     assert after.ok and "2 newly replayed" in after.detail
 
 
-def test_recovery_is_timed_from_the_fault_to_every_touched_user_moving_again() -> None:
-    tracker = RecoveryTracker({0: frozenset({0, 2})}, {1: frozenset({1})})
+def test_recovery_is_timed_from_the_fault_to_a_write_landing_where_it_struck() -> None:
+    tracker = RecoveryTracker({0: frozenset({0, 2})}, {1: frozenset({1, 3})})
     kill = {"t_s": 10.0, "kind": "kill", "worker_idx": 0, "database_idx": None}
-    tracker.observe(10.5, [kill], {0: 5, 1: 5, 2: 5})
-    tracker.observe(12.0, [kill], {0: 6, 1: 9, 2: 5})  # user 2 not yet
-    tracker.observe(13.0, [kill], {0: 6, 1: 9, 2: 6})
+    tracker.observe(10.5, [kill], {0: 5, 1: 5, 2: 5, 3: 5})
+    tracker.observe(12.0, [kill], {0: 5, 1: 9, 2: 5, 3: 5})  # user 1 is not the worker's
+    assert tracker.recovered == []
+    tracker.observe(13.0, [kill], {0: 5, 1: 9, 2: 6, 3: 5})  # the restarted worker writes
     assert tracker.recovered == [("kill", 3.0)]
     assert tracker.check(14.0, 60).ok
     lock = {"t_s": 20.0, "kind": "lock", "worker_idx": None, "database_idx": 1}
-    tracker.observe(21.0, [kill, lock], {0: 7, 1: 9, 2: 7})
-    tracker.observe(90.0, [kill, lock], {0: 9, 1: 9, 2: 9})  # user 1 never moves again
+    tracker.observe(21.0, [kill, lock], {0: 7, 1: 9, 2: 7, 3: 5})
+    # The defect: no write lands on the locked database again (its users never move).
+    tracker.observe(90.0, [kill, lock], {0: 9, 1: 9, 2: 9, 3: 5})
     late = tracker.check(90.0, 60)
     assert not late.ok and late.value == 70.0
 
