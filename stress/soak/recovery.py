@@ -75,16 +75,23 @@ class RecoveryTracker:
         self.pending.append(_Pending(kind, target, t_s, waited, start))
 
     def check(self, now_s: float, bound_s: float) -> InvariantResult:
-        late = [now_s - fault.t_s for fault in self.pending if now_s - fault.t_s > bound_s]
-        late += [s for _, s in self.cut_short if s > bound_s]
-        worst = max([s for _, s in self.recovered] + late, default=0.0)
-        ok = not late and worst <= bound_s
-        cut = f"; {len(self.cut_short)} cut short by the next fault on the same target"
-        detail = (
-            f"{len(self.recovered)} fault(s) recovered, slowest {worst:.1f} s"
-            if ok
-            else f"a fault not recovered from after {worst:.1f} s (bound {bound_s:.0f} s)"
-        )
-        return InvariantResult(
-            "recovery", ok, round(worst, 2), detail + (cut if self.cut_short else "")
-        )
+        late = [
+            (now_s - f.t_s, f"the {f.kind} at {f.t_s:.0f} s ({_target(f)})")
+            for f in self.pending
+            if now_s - f.t_s > bound_s
+        ]
+        late += [(s, f"a {kind} cut short") for kind, s in self.cut_short if s > bound_s]
+        late += [(s, f"a {kind}") for kind, s in self.recovered if s > bound_s]
+        worst = max([s for _, s in self.recovered] + [s for s, _ in late], default=0.0)
+        if late:
+            age, which = max(late)
+            detail = f"{which} not recovered from within {age:.1f} s (bound {bound_s:.0f} s)"
+        else:
+            detail = f"{len(self.recovered)} fault(s) recovered, slowest {worst:.1f} s"
+        if self.cut_short:
+            detail += f"; {len(self.cut_short)} cut short by the next fault on the same target"
+        return InvariantResult("recovery", not late, round(worst, 2), detail)
+
+
+def _target(fault: _Pending) -> str:
+    return f"worker {fault.target}" if fault.kind == "kill" else f"database {fault.target}"

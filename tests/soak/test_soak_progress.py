@@ -88,3 +88,14 @@ def test_a_fault_cut_short_by_the_next_on_its_target_is_counted_apart() -> None:
     late.observe(10.0, [first], {0: 4})
     late.observe(80.0, [first, third], {0: 4})
     assert not late.check(80.0, 60).ok
+
+
+def test_a_fault_recovered_from_too_late_fails_and_names_itself() -> None:
+    tracker = RecoveryTracker({}, {2: frozenset({0})})
+    lock = {"t_s": 10.0, "kind": "lock", "worker_idx": None, "database_idx": 2}
+    tracker.observe(10.0, [lock], {0: 4})
+    pending = tracker.check(75.0, 60)
+    assert not pending.ok and "the lock at 10 s (database 2)" in pending.detail
+    tracker.observe(80.0, [lock], {0: 5})  # a write lands at last, 70 s after
+    late = tracker.check(81.0, 60)
+    assert not late.ok and late.value == 70.0
