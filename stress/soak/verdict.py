@@ -55,8 +55,14 @@ class ThresholdResult:
 
 
 def measure(epochs: Sequence[EpochRecord], resources: ResourceLog) -> Measured:
-    """The soak's figures from its epochs (the first left out) and its process samples."""
+    """The soak's figures from its epochs (the first left out) and its process samples.
+
+    The last epoch is left out of the per-epoch figures too when it is shorter than half the
+    first (the seconds between the last boundary and the stop): its few ops are no epoch.
+    """
     measured = list(epochs[1:])
+    if len(measured) > 1 and _span(measured[-1]) < 0.5 * _span(epochs[0]):
+        measured.pop()
     since = epochs[0].end_s if len(epochs) > 1 else float("inf")
     values: dict[str, float] = {}
     slopes: dict[str, dict[str, Slope]] = {}
@@ -91,22 +97,24 @@ def measure(epochs: Sequence[EpochRecord], resources: ResourceLog) -> Measured:
     return Measured(values, slopes, len(measured))
 
 
-def _throughput_drop_pct(measured: Sequence[EpochRecord], fit: Slope | None) -> float | None:
-    """How much lower the throughput ends than it starts, %, on the fitted line.
+def _span(epoch: EpochRecord) -> float:
+    return epoch.end_s - epoch.start_s
 
-    The line through every measured epoch, not the first and last epoch alone: on a shared
-    machine one epoch's throughput swings with the neighbours' load, a trend across all does
-    not. With two epochs (no line yet) it is the last against the first.
+
+def _throughput_drop_pct(measured: Sequence[EpochRecord], fit: Slope | None) -> float | None:
+    """How much lower the throughput surely ends than it starts, %, on a line.
+
+    The line through every measured epoch (not the first and last epoch alone: on a shared
+    machine one epoch swings with the neighbours' load), at the end of its slope's 95%
+    interval nearest to no drop, as slope limits are judged on their surely-reached end. None
+    without a line (fewer than 3 measured epochs).
     """
-    if len(measured) < 2:
+    if fit is None or len(measured) < 3:
         return None
     mean = sum(e.throughput for e in measured) / len(measured)
-    if fit is None:
-        first, last = measured[0].throughput, measured[-1].throughput
-        return round(100 * (first - last) / first, 2) if first > 0 else None
     times = [e.end_s for e in measured]
     centre = sum(times) / len(times)
-    per_s = fit.per_h / 3600
+    per_s = fit.high / 3600
     start, end = mean + per_s * (times[0] - centre), mean + per_s * (times[-1] - centre)
     return round(100 * (start - end) / start, 2) if start > 0 else None
 
