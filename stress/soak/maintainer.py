@@ -1,6 +1,6 @@
 """meta.db's own upkeep, run beside the users for the whole soak, as the real system runs it.
 
-One thread of the coordinator process, turn after turn over the databases: event delivery
+Threads of the coordinator process, one per database, turn after turn: event delivery
 (insert ``pending``, later mark ``delivered`` or ``failed``), a passive checkpoint, snapshot
 analytics, a spool replay, and tick retention. Retention deletes raw ticks, which the no-loss
 oracle would rightly call missing, so it runs on a database of its own
@@ -59,6 +59,12 @@ class RetentionDb:
 
 @dataclass
 class Maintainer:
+    """meta.db's upkeep: one thread per database, as each store has its own delivery worker.
+
+    One thread for all of them would stall every database's delivery behind a lock fault on
+    one: each of its writes there waits the busy timeout, and events elsewhere stay pending.
+    """
+
     places: tuple[DatabasePlace, ...]
     retention: RetentionDb
     seed: int
@@ -67,50 +73,65 @@ class Maintainer:
     turns: int = 0
     errors: list[str] = field(default_factory=list)
     _halt: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="stress-soak-upkeep", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(place,), name=f"stress-soak-upkeep-{place.index}"
+            )
+            for place in self.places
+        ]
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
 
     def stop(self) -> None:
         self._halt.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
-    def _run(self) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31,)))
+    def _run(self, place: DatabasePlace) -> None:
+        key = (2**31, place.index)  # a stream of its own per database, apart from the users'
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+        turn = 0
         while not self._halt.wait(TURN_S):
+            turn += 1
             try:
-                self.turn(rng, datetime.now(UTC))
+                self.turn(place, turn, rng, datetime.now(UTC))
             except MetaDbError as error:
                 # A store error during upkeep (a lock fault outlasting the busy timeout) is
                 # the store's normal weather, not the soak's failure: the invariants judge.
-                if len(self.errors) < 20:
-                    self.errors.append(str(error))
+                with self._count_lock:
+                    if len(self.errors) < 20:
+                        self.errors.append(str(error))
 
-    def turn(self, rng: np.random.Generator, now: datetime) -> None:
-        """One turn on one database (round-robin), and a retention pass."""
-        place = self.places[self.turns % len(self.places)]
-        self.turns += 1
+    def turn(
+        self, place: DatabasePlace, turn: int, rng: np.random.Generator, now: datetime
+    ) -> None:
+        """One turn on ``place``; the first database's thread also runs retention."""
+        with self._count_lock:
+            self.turns += 1
         with MetaDb.open(place.path, place.home) as store:
-            self._deliver(store, rng, now)
-            if self.turns % 3 == 0:
+            self._deliver(store, rng, now, turn)
+            if turn % 3 == 0:
                 store.checkpoint("PASSIVE")
-            if self.turns % 5 == 0:
+            if turn % 5 == 0:
                 name = list(ANALYTICS)[int(rng.integers(len(ANALYTICS)))]
                 store.snapshot_query(ANALYTICS[name].sql)
-            if self.turns % 7 == 0:
+            if turn % 7 == 0:
                 replay_spool(store)
-        self.retention.turn(rng, now)
+        if place.index == self.places[0].index:
+            self.retention.turn(rng, now)
 
-    def _deliver(self, store: MetaDb, rng: np.random.Generator, now: datetime) -> None:
+    def _deliver(self, store: MetaDb, rng: np.random.Generator, now: datetime, turn: int) -> None:
         """Insert one event, then settle every event pending longer than ``deliver_after_s``.
 
         Pending events are found by a query, as a delivery worker polls: an insert that was
         spooled (a lock fault) and re-ingested later is settled like any other.
         """
-        store.insert_event("soak.delivery", {"turn": self.turns})
+        store.insert_event("soak.delivery", {"turn": turn})
         cutoff = (now - timedelta(seconds=self.deliver_after_s)).isoformat(timespec="microseconds")
         due = store.query(
             "SELECT id FROM events WHERE status = 'pending' AND ts_utc < ? LIMIT 200", (cutoff,)

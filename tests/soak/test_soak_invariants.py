@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stress.artifacts import DatabasePlace
 from stress.metadb import MetaDb, StoreOptions
@@ -20,7 +22,7 @@ from stress.soak.invariants import (
     check_quick,
     check_retention,
 )
-from stress.soak.maintainer import RetentionDb
+from stress.soak.maintainer import Maintainer, RetentionDb
 from stress.soak.recovery import RecoveryTracker
 from stress.soak.spool_check import SpoolCheck
 from stress.soak.wal_check import WalCheck
@@ -231,3 +233,34 @@ def test_the_spool_backlog_is_the_lines_past_the_cursor(tmp_path: Path) -> None:
     assert check.backlog == 3
     check.check([place])
     assert check.backlog == 0
+
+
+def _delivered(place: DatabasePlace) -> int:
+    with MetaDb(place.path, place.home, StoreOptions(read_only=True)) as store:
+        return int(store.query("SELECT count(*) FROM events WHERE status != 'pending'").rows[0][0])
+
+
+@pytest.mark.slow
+def test_a_lock_on_one_database_does_not_stall_delivery_on_another(tmp_path: Path) -> None:
+    places = []
+    for index in (0, 1):
+        home = tmp_path / f"db-{index}"
+        home.mkdir()
+        with MetaDb.open(home / "meta.db", home):
+            pass
+        places.append(DatabasePlace(index, home / "meta.db", home))
+    retention = RetentionDb(tmp_path / "soak" / "retention" / "meta.db")
+    upkeep = Maintainer(tuple(places), retention, seed=1, deliver_after_s=0.2)
+    holder = sqlite3.connect(places[0].path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a lock fault on db-0 for the whole test
+    upkeep.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _delivered(places[1]) < 3:  # db-1's delivery goes on meanwhile
+            assert time.monotonic() < deadline, "delivery on db-1 stalled behind db-0's lock"
+            time.sleep(0.1)
+        assert _delivered(places[0]) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        upkeep.stop()
