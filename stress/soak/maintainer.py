@@ -1,12 +1,11 @@
 """meta.db's own upkeep, run beside the users for the whole soak, as the real system runs it.
 
 Threads of the coordinator process, one per database, turn after turn: event delivery
-(insert ``pending``, later mark ``delivered`` or ``failed``), a passive checkpoint, snapshot
-analytics, a spool replay, and tick retention. Retention deletes raw ticks, which the no-loss
-oracle would rightly call missing, so it runs on a database of its own
-(``soak/retention/meta.db``) whose ticks this thread writes (old enough to roll up) and
-counts: the ``retention`` invariant holds raw + rolled-up = written.
-"""
+(insert ``pending``, later mark ``delivered`` or ``failed``), a passive checkpoint, a spool
+replay, and tick retention; and one more thread for snapshot analytics. Retention deletes
+raw ticks, which the no-loss oracle would rightly call missing, so it runs on a database of
+its own (``soak/retention/meta.db``) whose ticks the first thread writes (old enough to roll
+up) and counts: the ``retention`` invariant holds raw + rolled-up = written."""
 
 from __future__ import annotations
 
@@ -24,6 +23,8 @@ __all__ = ["Maintainer", "RetentionDb"]
 
 #: Seconds between two maintenance turns.
 TURN_S = 0.5
+#: Seconds between two snapshot analytics queries (over the databases in turn).
+ANALYTICS_S = 2.5
 #: Ticks written to the retention database per turn.
 TICKS_PER_TURN = 20
 
@@ -83,6 +84,7 @@ class Maintainer:
             )
             for place in self.places
         ]
+        self._threads.append(threading.Thread(target=self._analyse, name="stress-soak-analytics"))
         for thread in self._threads:
             thread.daemon = True
             thread.start()
@@ -117,13 +119,30 @@ class Maintainer:
             self._deliver(store, rng, now, turn)
             if turn % 3 == 0:
                 store.checkpoint("PASSIVE")
-            if turn % 5 == 0:
-                name = list(ANALYTICS)[int(rng.integers(len(ANALYTICS)))]
-                store.snapshot_query(ANALYTICS[name].sql)
             if turn % 7 == 0:
                 replay_spool(store)
         if place.index == self.places[0].index:
             self.retention.turn(rng, now)
+
+    def _analyse(self) -> None:
+        """Snapshot analytics, one database after another, in a thread of their own.
+
+        A report over a grown database takes tens of seconds on a loaded machine; in the
+        delivery thread it would leave every event pending behind it.
+        """
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31, 2**16)))
+        turn = 0
+        while not self._halt.wait(ANALYTICS_S):
+            place = self.places[turn % len(self.places)]
+            turn += 1
+            name = list(ANALYTICS)[int(rng.integers(len(ANALYTICS)))]
+            try:
+                with MetaDb.open(place.path, place.home) as store:
+                    store.snapshot_query(ANALYTICS[name].sql)
+            except MetaDbError as error:
+                with self._count_lock:
+                    if len(self.errors) < 20:
+                        self.errors.append(str(error))
 
     def _deliver(self, store: MetaDb, rng: np.random.Generator, now: datetime, turn: int) -> None:
         """Insert one event, then settle every event pending longer than ``deliver_after_s``.
