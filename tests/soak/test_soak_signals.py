@@ -75,7 +75,9 @@ def test_a_signal_closes_the_epoch_and_writes_every_output(
     assert (document["verdict"], document["exit_code"]) == ("interrupted", 130)
     assert document["stop_reason"] == "UserAbort"
     epochs = document["epochs"]
-    assert len(epochs) >= 2  # the one closed before the signal, and the one it cut short
+    # The epoch the signal cut short is closed with its checks; a signal that lands during a
+    # boundary lets that boundary finish instead (its epoch is then the last).
+    assert len(epochs) >= 1
     last = epochs[-1]
     assert [check["name"] for check in last["invariants"]] == list(INVARIANTS)
     assert all(epoch["ok"] for epoch in epochs), text
