@@ -127,6 +127,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         default=1,
         help="runs to try a recorded failure that does not come back (default 1)",
     )
+    _add_soak(commands, chosen == "soak")
     _add_profiles(commands)
     commands.add_parser("settings", help="print the table of STRESS_* variables (Markdown)")
     _add_oracle(commands)
@@ -145,6 +146,19 @@ def _tries(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number >= 1 (e.g. 3)")
     return int(text)
+def _add_soak(commands: _Commands, chosen: bool) -> None:
+    soak = _command(
+        commands,
+        "soak",
+        help_text="a long run cut into epochs: invariants, leaks and drift, thresholds, JUnit",
+        epilog="examples:\n  stress soak --duration 2h --epoch 5m --history soak-history.ndjson\n"
+        "  stress soak --duration 1m --epoch 15s --thresholds my-thresholds.toml\n\n"
+        + EXIT_CODES,
+    )
+    if chosen:
+        from stress.cli.soak import add_soak_arguments
+
+        add_soak_arguments(soak)
 
 
 def _add_oracle(commands: _Commands) -> None:
@@ -318,6 +332,13 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return outcome.exit_code
 
 
+def _cmd_soak(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.cli.soak import run_soak_command
+
+    with Interrupts().installed() as interrupts:
+        return run_soak_command(args, out, interrupts)
+
+
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from stress.config import load_settings
     from stress.replay.run import replay_run
@@ -419,6 +440,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "bench": _cmd_bench,
     "sweep": _cmd_sweep,
     "verify": run_verify_command,
+    "soak": lambda args, out: _cmd_soak(args, out),
     "spool": run_spool_command,
     "settings": lambda args, out: _cmd_settings(out),
     "selftest": run_selftest_command,

@@ -17,7 +17,7 @@ import os
 import platform
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +62,13 @@ from stress.version import __version__
 if TYPE_CHECKING:
     from stress.engine.coordinator import CoordinatorResult
     from stress.engine.injector import FaultInjector
+    from stress.engine.observer import RunObserver
+    from stress.engine.pool import WorkerPool
     from stress.engine.users import UserResult
     from stress.engine.worker import WorkerSpec
     from stress.metadb import StoreOptions
     from stress.observe.monitor import Monitor
+    from stress.observe.stats import IntervalSink, StatsAggregator
     from stress.oracle.verify import Verification
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILURE", "EXIT_INTERRUPTED", "RunOutcome", "run_simulation"]
@@ -396,12 +399,14 @@ def run_simulation(
     replay: ReplayInput | None = None,
     out: TextIO | None = None,
     interrupts: Interrupts | None = None,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
     """Run the simulation the settings describe (or replay one) and write its artifacts.
 
     ``out`` receives the human output (progress, results, the replay command);
     ``interrupts`` carries SIGINT/SIGTERM (see :mod:`stress.engine.interrupts`): its abort flag
-    stops every user and ends the run as ``UserAbort``.
+    stops every user and ends the run as ``UserAbort``. ``observer`` watches the run while
+    it goes on (``stress soak``, see :mod:`stress.engine.observer`).
     """
     stream = out if out is not None else sys.stderr
     signals = interrupts if interrupts is not None else Interrupts()
@@ -425,7 +430,7 @@ def run_simulation(
             replay.source if replay is not None else None,
         )
         _announce(stream, facts, users)
-        return _run_in_folder(facts, users, replay, stream, signals)
+        return _run_in_folder(facts, users, replay, stream, signals, observer)
 
 
 def _run_in_folder(
@@ -434,6 +439,7 @@ def _run_in_folder(
     replay: ReplayInput | None,
     stream: TextIO,
     signals: Interrupts,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
     from stress.engine.coordinator import RunClock, WorkerPool, coordinate
     from stress.engine.diskfull import ArtifactReserve, refuse_on_full_disk, reserve_bytes
@@ -442,7 +448,6 @@ def _run_in_folder(
     from stress.observe.hlog import HLOG_DIR, HlogWriter
     from stress.observe.monitor import monitor_for_run
     from stress.observe.progress import ProgressReporter
-    from stress.observe.stats import StatsAggregator
 
     settings, seed, run_dir = facts.settings, facts.seed, facts.run_dir
     # The room for the verdict is taken first and given back just before it is written.
@@ -468,24 +473,52 @@ def _run_in_folder(
     time_source = SystemClock()  # the one clock of the loop and of the progress line
     progress = ProgressReporter(stream, clock.duration_s, None, clock=time_source)
     # Every interval's histograms, kept whole as HDR logs (stress/observe/hlog.py).
-    aggregator = StatsAggregator(interval_sink=HlogWriter(run_dir / HLOG_DIR))
+    sink = HlogWriter(run_dir / HLOG_DIR)
+    on_tick, aggregator = _observed(monitor, observer, facts, places, users, pool, faults, sink)
     with monitor.running():
         result = coordinate(
             pool,
             clock,
             progress,
             signals.abort,
-            monitor.check,
+            on_tick,
             faults=faults,
             time_source=time_source,
             on_interval=log.write_running,
             aggregator=aggregator,
         )
+    if observer is not None:
+        observer.detach()
     reserve.release()
     exit_code = _exit_code(result)
     summary = build_summary(facts, result, SummarySections.of(monitor, faults), exit_code)
     replay_doc = log.finished(result.users, result.stop_reason)
     return _end_of_run(facts, result, summary, replay_doc, faults, stream, signals)
+
+
+def _observed(
+    monitor: Monitor,
+    observer: RunObserver | None,
+    facts: _RunFacts,
+    places: tuple[DatabasePlace, ...],
+    users: list[UserSpec],
+    pool: WorkerPool,
+    faults: FaultInjector,
+    sink: IntervalSink,
+) -> tuple[Callable[[float], StopReason | None], StatsAggregator]:
+    """The coordinator's per-turn hook and aggregator: the monitor's, and the observer's."""
+    if observer is None:
+        from stress.observe.stats import StatsAggregator
+
+        return monitor.check, StatsAggregator(interval_sink=sink)
+    from stress.engine.observer import RunView
+
+    observer.attach(RunView(facts.settings, facts.run_dir, places, tuple(users), pool, faults))
+
+    def on_tick(elapsed_s: float) -> StopReason | None:
+        return monitor.check(elapsed_s) or observer.check(elapsed_s)
+
+    return on_tick, observer.aggregator(sink)
 
 
 def _end_of_run(

@@ -32,6 +32,7 @@ MUTANT_ARGS: dict[str, MutantArg] = {
     "torn-spool": MutantArg("spool 1 in N single writes as half a line", 50),
     "phantom-row": MutantArg("write a row no one asked for after 1 in N single writes", 50),
     "corrupt-row": MutantArg("change one field of 1 in N acknowledged single rows", 50),
+    "hold-memory": MutantArg("hold N KB of memory per op, never freed (a leak)", 64),
 }
 
 

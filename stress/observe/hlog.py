@@ -35,7 +35,15 @@ from hdrh.log import HistogramLogReader, HistogramLogWriter
 
 from stress.observe.stats import HistKey, new_histogram
 
-__all__ = ["BY_CLASS", "HLOG_DIR", "HlogInterval", "HlogWriter", "hlog_path", "read_hlog"]
+__all__ = [
+    "BY_CLASS",
+    "HLOG_DIR",
+    "HlogInterval",
+    "HlogWriter",
+    "hlog_path",
+    "read_hlog",
+    "write_hlog",
+]
 
 #: The run folder's subfolder of the logs.
 HLOG_DIR = "hlog"
@@ -117,14 +125,40 @@ class HlogWriter:
 
     def _header(self, writer: HistogramLogWriter) -> None:
         assert self.start_epoch_s is not None  # set by the first close_interval
-        writer.output_log_format_version()
-        writer.output_comment(_UNITS_COMMENT)
-        # The package's output_start_time is broken (it calls a missing datetime method), so
-        # the StartTime line is written as a comment in the exact form its reader parses.
-        when = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(self.start_epoch_s))
-        writer.output_comment(f"[StartTime: {self.start_epoch_s:f} (seconds since epoch), {when}]")
-        writer.output_base_time(self.start_epoch_s * 1000.0)
-        writer.output_legend()
+        _write_header(writer, self.start_epoch_s)
+
+
+def _write_header(writer: HistogramLogWriter, start_epoch_s: float) -> None:
+    writer.output_log_format_version()
+    writer.output_comment(_UNITS_COMMENT)
+    # The package's output_start_time is broken (it calls a missing datetime method), so
+    # the StartTime line is written as a comment in the exact form its reader parses.
+    when = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(start_epoch_s))
+    writer.output_comment(f"[StartTime: {start_epoch_s:f} (seconds since epoch), {when}]")
+    writer.output_base_time(start_epoch_s * 1000.0)
+    writer.output_legend()
+
+
+def write_hlog(path: Path, histograms: Mapping[str, Any], start_s: float, end_s: float) -> None:
+    """One interval (``start_s`` to ``end_s``, seconds into the run) as one file, a line per
+    op tagged with its name (``Tag=single_insert``): a soak's epoch in one log.
+
+    Written whole to a temporary name and renamed, so a kill leaves the file whole or absent.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = HistogramLogWriter(text)
+    _write_header(writer, time.time() - end_s)
+    for tag, hist in sorted(histograms.items()):
+        hist.set_tag(tag)
+        hist.set_start_time_stamp(start_s * 1000.0)
+        hist.set_end_time_stamp(end_s * 1000.0)
+        writer.output_interval_histogram(
+            hist, start_s, end_s, max_value_unit_ratio=_MAX_VALUE_UNIT_RATIO
+        )
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text.getvalue(), encoding="utf-8")
+    os.replace(temp, path)
 
 
 def _append_whole(path: Path, data: bytes, truncate: bool) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "format_verification",
     "plan_regenerator",
     "run_databases",
+    "spool_keys",
     "verify_databases",
     "verify_run",
 ]
@@ -298,7 +299,7 @@ def _find_reused_ids(expected: _Expected, result: Verification) -> None:
         result.findings[UNIQUE_IDS_CHECK].add(table, expected.op_at(int(at)))
 
 
-def _spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+def spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
     """(table, id) and (table, digest) of every insert line in the spool."""
     by_id: set[tuple[str, int]] = set()
     by_digest: set[tuple[str, int]] = set()
@@ -357,7 +358,7 @@ def verify_database(
     ``options`` say how to open it (default: sqlite, read-only; see :func:`oracle_options`).
     """
     expected = _read_expectations(database.ledgers, result)
-    spool_ids, spool_digests = _spool_keys(database.home)
+    spool_ids, spool_digests = spool_keys(database.home)
     in_flight = _in_flight_rows(expected, regenerate)
     seen = np.zeros(len(expected.rows), dtype=np.bool_)
     check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
