@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from stress.mutants.registry import MUTANT_ARGS, MutantArg, module_of
+from stress.mutants.registry import MUTANT_ARGS, MutantArg, module_of, selftest_mutants
 from stress.mutants.spec import MutantSpec, mutant_grammar, parse_mutant
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "mutant_class",
     "mutant_grammar",
     "parse_mutant",
+    "selftest_mutants",
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from stress.metadb import BatchOutcome, QueryResult, Record, WriteOutcome
 from stress.mutants.base import MutantStore
 
-__all__ = ["MUTANT", "HoldMemory", "held_bytes"]
+__all__ = ["CAUGHT_BY", "MUTANT", "HoldMemory", "held_bytes"]
 
 #: Everything held, process-wide: a user's store handle may go, the memory stays.
 _HELD: list[bytearray] = []
@@ -44,3 +44,5 @@ class HoldMemory(MutantStore):
 
 
 MUTANT = HoldMemory
+#: Not an oracle check: the soak's threshold on the resident-memory slope (`stress soak`).
+CAUGHT_BY = "threshold"

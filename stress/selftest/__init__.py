@@ -18,7 +18,7 @@ from typing import TextIO
 
 from stress.config import settings_from_dict
 from stress.engine.runner import run_simulation
-from stress.mutants import MUTANT_ARGS, caught_by
+from stress.mutants import MUTANT_ARGS, caught_by, selftest_mutants
 
 __all__ = ["SELFTEST_CONFIG", "SelftestRow", "format_selftest", "run_selftest"]
 
@@ -72,7 +72,7 @@ def run_selftest(
     """Run each mutant (all by default) in its own small run; one row each."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="stress-selftest-") as folder:
-        for name in mutants if mutants is not None else list(MUTANT_ARGS):
+        for name in mutants if mutants is not None else selftest_mutants():
             rows.append(_one(name, seed, Path(folder)))
             if out is not None:
                 print(format_selftest(rows[-1:], header=False), file=out, flush=True)

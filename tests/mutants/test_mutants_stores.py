@@ -145,3 +145,20 @@ def test_a_bad_mutant_is_one_line_exit_2_and_nothing_written(
 def test_the_variable_names_itself_too() -> None:
     with pytest.raises(ConfigError, match="STRESS_MUTANT=bogus: no mutant named 'bogus'"):
         load_settings({"STRESS_MUTANT": "bogus"})
+
+
+def test_every_registered_mutant_declares_its_store_and_the_check_that_catches_it() -> None:
+    """One module and one registry line make a mutant: a module missing either name once
+    crashed `stress selftest` (hold-memory had no CAUGHT_BY)."""
+    from stress.mutants import MUTANT_ARGS, caught_by, mutant_class, selftest_mutants
+    from stress.mutants.base import MutantStore
+    from stress.signature import Check
+
+    known_checks = {str(check) for check in Check}
+    for name in MUTANT_ARGS:
+        assert issubclass(mutant_class(name), MutantStore), name
+        assert caught_by(name).split(":")[0] in known_checks, (name, caught_by(name))
+    # The selftest's short runs are judged by the oracle; a leak only by a soak's slopes.
+    assert "hold-memory" not in selftest_mutants()
+    assert caught_by("hold-memory") == "threshold"
+    assert set(selftest_mutants()) == set(MUTANT_ARGS) - {"hold-memory"}
