@@ -25,6 +25,7 @@ import orjson
 
 from stress.metadb import maintenance, spool
 from stress.metadb.analytics import ANALYTICS, snapshot_rows
+from stress.metadb.codec import codec_for
 from stress.metadb.engines import (
     DISK_FULL,
     INTERRUPTED,
@@ -46,7 +47,7 @@ from stress.metadb.errors import (
     SchemaTooNewError,
 )
 from stress.metadb.ids import IdStrategy, make_allocator
-from stress.metadb.records import Record, model_for, validate_record
+from stress.metadb.records import Record
 from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, migration_statements
 from stress.metadb.writers import TableWriters
 
@@ -155,6 +156,48 @@ def _rollback_quietly(conn: Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def insert_one(conn: Connection, table: str, row_json: str, reserved: range | None) -> int:
+    """Insert one row as one autocommit statement; its id.
+
+    A single statement commits on its own: an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``
+    around it would cost two more statements per row and buy nothing, since a statement that
+    starts with no transaction open waits out the busy timeout for the write lock rather than
+    failing on a stale snapshot (the deadlock IMMEDIATE exists to avoid needs a read first).
+    """
+    if reserved is not None:
+        conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_json))
+        return reserved[0]
+    return int(conn.execute(_INSERT_AUTO[table], (row_json,)).lastrowid)
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    row_jsons: Sequence[str],
+    reserved: range | None,
+    check_interrupt: Callable[[], None],
+) -> tuple[int, ...]:
+    """Insert rows inside the caller's write transaction; their ids in order.
+
+    ``check_interrupt`` runs between chunks (an engine interrupts only the statement running).
+    """
+    if reserved is not None:
+        ids = tuple(reserved)
+        params: Iterator[tuple[Any, ...]] = zip(ids, row_jsons, strict=True)
+        sql = _INSERT_WITH_ID[table]
+    else:
+        # Inside our write transaction nobody else inserts, and SQLite gives each new row
+        # max(id) + 1, so the batch's ids are the run that follows the current maximum.
+        base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
+        ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
+        params = ((row_json,) for row_json in row_jsons)
+        sql = _INSERT_AUTO[table]
+    while chunk := list(islice(params, _INTERRUPT_CHUNK)):
+        check_interrupt()
+        conn.executemany(sql, chunk)
+    return ids
+
+
 class MetaDb(TableWriters):
     """One handle on a meta.db file. Construction touches nothing; :meth:`open` checks it."""
 
@@ -206,15 +249,39 @@ class MetaDb(TableWriters):
 
     @contextmanager
     def _raw_connection(self) -> Iterator[Connection]:
-        with self._opened() as conn:
-            with self._in_use_lock:
-                self._in_use = conn
-            try:
-                yield conn
-            finally:
-                with self._in_use_lock:
-                    self._in_use = None
-                    self._interrupting = False
+        conn = self._acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            self._release(conn, exc)
+            raise
+        self._release(conn, None)
+
+    def _acquire(self) -> Connection:
+        """The connection for one operation, marked in use (for :meth:`interrupt`).
+
+        ``per-op`` opens a fresh one; the other modes keep one for the handle's life. A plain
+        method pair rather than nested context managers: this runs on every write.
+        """
+        if self.options.connection == "per-op":
+            conn = self._open_connection()
+        else:
+            conn = self._conn if self._conn is not None else self._open_connection()
+            self._conn = conn
+        with self._in_use_lock:
+            self._in_use = conn
+        return conn
+
+    def _release(self, conn: Connection, failure: BaseException | None) -> None:
+        """End an operation: ``per-op`` closes; a kept one is dropped after a store failure
+        so the next operation starts clean."""
+        with self._in_use_lock:
+            self._in_use = None
+            self._interrupting = False
+        if self.options.connection == "per-op":
+            conn.close()
+        elif failure is not None and isinstance(failure, Exception) and is_store_failure(failure):
+            self._drop_connection()
 
     def interrupt(self) -> None:
         """Stop the statement the handle is running now, from another thread; else nothing.
@@ -237,24 +304,6 @@ class MetaDb(TableWriters):
     def _check_interrupt(self) -> None:
         if self._interrupting:
             raise Interrupted()
-
-    @contextmanager
-    def _opened(self) -> Iterator[Connection]:
-        if self.options.connection == "per-op":
-            conn = self._open_connection()
-            try:
-                yield conn
-            finally:
-                conn.close()
-            return
-        if self._conn is None:
-            self._conn = self._open_connection()
-        try:
-            yield self._conn
-        except Exception as exc:
-            if is_store_failure(exc):
-                self._drop_connection()
-            raise
 
     def _open_connection(self) -> Connection:
         options = ConnectOptions(
@@ -332,87 +381,87 @@ class MetaDb(TableWriters):
 
     def record(self, table: str, row: Record | Mapping[str, Any]) -> WriteOutcome:
         """Write one row of ``table``; store failures spool it and say so in the outcome."""
-        row_json = validate_record(table, row).model_dump_json()
-        batch = self._write_rows(table, [row_json])
-        return WriteOutcome(
-            table,
-            batch.status,
-            batch.ids[0] if batch.ids else None,
-            batch.error_class,
-            batch.reason,
-            row_json,
-        )
+        row_json = codec_for(table).row_json(row)
+        started = time.perf_counter()
+        reserved: range | None = None
+        try:
+            conn = self._acquire()
+            try:
+                reserved = self._allocator.take(conn, table, 1, transact)
+                row_id = insert_one(conn, table, row_json, reserved)
+            except BaseException as exc:
+                self._release(conn, exc)
+                raise
+            self._release(conn, None)
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            batch = self._unwritten(table, [row_json], reserved, exc, started)
+            kept = batch.ids[0] if batch.ids else None
+            return WriteOutcome(
+                table, batch.status, kept, batch.error_class, batch.reason, row_json
+            )
+        return WriteOutcome(table, "persisted", row_id, None, None, row_json)
 
     def record_batch(self, table: str, rows: Sequence[Record | Mapping[str, Any]]) -> BatchOutcome:
         """Write many rows of ``table`` in one transaction (ids reserved in one update)."""
-        model_for(table)  # an unknown table raises even when there are no rows
-        row_jsons = [validate_record(table, row).model_dump_json() for row in rows]
+        # One compiled call validates the whole batch (an unknown table raises even when
+        # there are no rows); the text is what each row's model would dump.
+        row_jsons = codec_for(table).row_jsons(rows)
         if not row_jsons:
             return BatchOutcome(table, "persisted", 0)
-        return self._write_rows(table, row_jsons)
-
-    def _write_rows(self, table: str, row_jsons: list[str]) -> BatchOutcome:
         reserved: range | None = None
         started = time.perf_counter()
         try:
             with self._raw_connection() as conn:
                 reserved = self._allocator.take(conn, table, len(row_jsons), transact)
-                ids = transact(conn, lambda c: self._insert_rows(c, table, row_jsons, reserved))
+                ids = transact(
+                    conn,
+                    lambda c: insert_rows(c, table, row_jsons, reserved, self._check_interrupt),
+                )
         except Exception as exc:
             if not is_store_failure(exc):
                 raise
-            error = self._engine_error(exc, started)
-            if error.error_class == INTERRUPTED:
-                return BatchOutcome(
-                    table,
-                    "failed",
-                    len(row_jsons),
-                    (),
-                    INTERRUPTED,
-                    "interrupted by its caller before it committed: rolled back, not spooled",
-                    tuple(row_jsons),
-                )
-            entries = [
-                spool.SpoolEntry(
-                    table,
-                    "insert",
-                    error.error_class,
-                    error.message,
-                    id=reserved[i] if reserved is not None else None,
-                    row_json=row_json,
-                )
-                for i, row_json in enumerate(row_jsons)
-            ]
-            status, reason, error_class = self._spool(entries, error)
-            kept = tuple(reserved) if reserved is not None else ()
-            return BatchOutcome(
-                table, status, len(row_jsons), kept, error_class, reason, tuple(row_jsons)
-            )
+            return self._unwritten(table, row_jsons, reserved, exc, started)
         return BatchOutcome(table, "persisted", len(row_jsons), ids, row_jsons=tuple(row_jsons))
 
-    def _insert_rows(
-        self, conn: Connection, table: str, row_jsons: list[str], reserved: range | None
-    ) -> tuple[int, ...]:
-        if len(row_jsons) == 1:
-            if reserved is not None:
-                conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_jsons[0]))
-                return (reserved[0],)
-            return (int(conn.execute(_INSERT_AUTO[table], (row_jsons[0],)).lastrowid),)
-        if reserved is not None:
-            ids = tuple(reserved)
-            params: Iterator[tuple[Any, ...]] = zip(ids, row_jsons, strict=True)
-            sql = _INSERT_WITH_ID[table]
-        else:
-            # Inside our write transaction nobody else inserts, and SQLite gives each new row
-            # max(id) + 1, so the batch's ids are the run that follows the current maximum.
-            base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
-            ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
-            params = ((row_json,) for row_json in row_jsons)
-            sql = _INSERT_AUTO[table]
-        while chunk := list(islice(params, _INTERRUPT_CHUNK)):
-            self._check_interrupt()
-            conn.executemany(sql, chunk)
-        return ids
+    def _unwritten(
+        self,
+        table: str,
+        row_jsons: list[str],
+        reserved: range | None,
+        exc: BaseException,
+        started: float,
+    ) -> BatchOutcome:
+        """The outcome of rows a store failure kept out: spooled, or failed if interrupted
+        (or if even the spool failed)."""
+        error = self._engine_error(exc, started)
+        if error.error_class == INTERRUPTED:
+            return BatchOutcome(
+                table,
+                "failed",
+                len(row_jsons),
+                (),
+                INTERRUPTED,
+                "interrupted by its caller before it committed: rolled back, not spooled",
+                tuple(row_jsons),
+            )
+        entries = [
+            spool.SpoolEntry(
+                table,
+                "insert",
+                error.error_class,
+                error.message,
+                id=reserved[i] if reserved is not None else None,
+                row_json=row_json,
+            )
+            for i, row_json in enumerate(row_jsons)
+        ]
+        status, reason, error_class = self._spool(entries, error)
+        kept = tuple(reserved) if reserved is not None else ()
+        return BatchOutcome(
+            table, status, len(row_jsons), kept, error_class, reason, tuple(row_jsons)
+        )
 
     def _spool(
         self, entries: list[spool.SpoolEntry], error: EngineError
