@@ -9,7 +9,6 @@ unknown table, an invalid record) raise.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import time
@@ -17,9 +16,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 
@@ -47,8 +45,10 @@ from stress.metadb.errors import (
     SchemaTooNewError,
 )
 from stress.metadb.ids import IdStrategy, make_allocator
+from stress.metadb.inserts import insert_one, insert_rows, rollback_quietly, transact
 from stress.metadb.records import Record
 from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, migration_statements
+from stress.metadb.writer_loop import WriteRequest, WriterLoop, release_loop, writer_loop
 from stress.metadb.writers import TableWriters
 
 __all__ = [
@@ -62,14 +62,6 @@ __all__ = [
 ]
 
 WriteStatus = Literal["persisted", "spooled", "failed"]
-T = TypeVar("T")
-
-_INSERT_AUTO = {t: f"INSERT INTO {t} (row_json) VALUES (?)" for t in JSON_TABLES}
-_INSERT_WITH_ID = {t: f"INSERT INTO {t} (id, row_json) VALUES (?, ?)" for t in JSON_TABLES}
-_MAX_ID = {t: f"SELECT coalesce(max(id), 0) FROM {t}" for t in JSON_TABLES}
-#: Rows inserted per statement batch; between two, an interrupted write stops (the engine
-#: itself interrupts only the statement running at that instant, and each row is one).
-_INTERRUPT_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,9 @@ class StoreOptions:
 
     engine: EngineName = "sqlite"
     #: ``per-op`` opens, configures, acts and closes for every operation (the original's
-    #: shape); ``long-lived`` keeps one connection for the handle's life.
+    #: shape); ``long-lived`` keeps one connection for the handle's life; ``writer-loop``
+    #: hands JSON-row writes to the process's writer thread, which commits them in groups
+    #: (every other operation uses the handle's own long-lived connection).
     connection: ConnectionMode = "per-op"
     ids: IdStrategy = "row"
     #: How long a statement waits for a lock before it fails, ms.
@@ -134,70 +128,6 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def transact(conn: Connection, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
-
-    IMMEDIATE takes the write lock up front, so a transaction never has to upgrade from
-    reader to writer (an upgrade that collides fails at once, whatever the busy timeout).
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback_quietly(conn)
-        raise
-    return result
-
-
-def _rollback_quietly(conn: Connection) -> None:
-    # No transaction may be open, or the connection may be gone: either way nothing to undo.
-    with contextlib.suppress(Exception):
-        conn.execute("ROLLBACK")
-
-
-def insert_one(conn: Connection, table: str, row_json: str, reserved: range | None) -> int:
-    """Insert one row as one autocommit statement; its id.
-
-    A single statement commits on its own: an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``
-    around it would cost two more statements per row and buy nothing, since a statement that
-    starts with no transaction open waits out the busy timeout for the write lock rather than
-    failing on a stale snapshot (the deadlock IMMEDIATE exists to avoid needs a read first).
-    """
-    if reserved is not None:
-        conn.execute(_INSERT_WITH_ID[table], (reserved[0], row_json))
-        return reserved[0]
-    return int(conn.execute(_INSERT_AUTO[table], (row_json,)).lastrowid)
-
-
-def insert_rows(
-    conn: Connection,
-    table: str,
-    row_jsons: Sequence[str],
-    reserved: range | None,
-    check_interrupt: Callable[[], None],
-) -> tuple[int, ...]:
-    """Insert rows inside the caller's write transaction; their ids in order.
-
-    ``check_interrupt`` runs between chunks (an engine interrupts only the statement running).
-    """
-    if reserved is not None:
-        ids = tuple(reserved)
-        params: Iterator[tuple[Any, ...]] = zip(ids, row_jsons, strict=True)
-        sql = _INSERT_WITH_ID[table]
-    else:
-        # Inside our write transaction nobody else inserts, and SQLite gives each new row
-        # max(id) + 1, so the batch's ids are the run that follows the current maximum.
-        base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
-        ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
-        params = ((row_json,) for row_json in row_jsons)
-        sql = _INSERT_AUTO[table]
-    while chunk := list(islice(params, _INTERRUPT_CHUNK)):
-        check_interrupt()
-        conn.executemany(sql, chunk)
-    return ids
-
-
 class MetaDb(TableWriters):
     """One handle on a meta.db file. Construction touches nothing; :meth:`open` checks it."""
 
@@ -211,9 +141,12 @@ class MetaDb(TableWriters):
         self._in_use_lock = threading.Lock()
         #: Set by interrupt() while an operation runs; cleared when it ends.
         self._interrupting = False
-        self._allocator = make_allocator(
-            self.options.ids, str(self.path.resolve()), self.options.id_block_size
-        )
+        self._db_key = str(self.path.resolve())
+        self._allocator = make_allocator(self.options.ids, self._db_key, self.options.id_block_size)
+        #: The process's writer thread on this file (``writer-loop``), once this handle used it.
+        self._loop: WriterLoop | None = None
+        #: This handle's write waiting in the loop, for :meth:`interrupt`.
+        self._request: WriteRequest | None = None
 
     @classmethod
     def open(
@@ -300,6 +233,16 @@ class MetaDb(TableWriters):
             if conn is not None:
                 self._interrupting = True
                 conn.interrupt()
+            self._withdraw()
+
+    def _withdraw(self) -> None:
+        """Take this handle's write back from the writer loop if no group holds it yet; a
+        group in flight is never interrupted (it carries other callers' writes), so the
+        caller waits for its commit, as a statement waiting on a lock is waited for."""
+        request, loop = self._request, self._loop
+        if request is not None and loop is not None and loop.cancel(request):
+            request.error = Interrupted()
+            request.done.set()
 
     def _check_interrupt(self) -> None:
         if self._interrupting:
@@ -349,8 +292,15 @@ class MetaDb(TableWriters):
                 self._conn = None
 
     def close(self) -> None:
-        """Close the long-lived connection, if any. The handle can be used again after."""
+        """Close the long-lived connection, if any, and let go of the writer loop (the last
+        handle to let go stops its thread). The handle can be used again after."""
         self._drop_connection()
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            release_loop(self._loop_key(), loop)
+
+    def _loop_key(self) -> tuple[object, ...]:
+        return (self._db_key, self.options)
 
     def __enter__(self) -> MetaDb:
         return self
@@ -374,7 +324,7 @@ class MetaDb(TableWriters):
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
                 raise
 
     # -- JSON-row writers --------------------------------------------------------------
@@ -382,6 +332,12 @@ class MetaDb(TableWriters):
     def record(self, table: str, row: Record | Mapping[str, Any]) -> WriteOutcome:
         """Write one row of ``table``; store failures spool it and say so in the outcome."""
         row_json = codec_for(table).row_json(row)
+        if self.options.connection == "writer-loop":
+            batch = self._through_loop(table, [row_json])
+            kept = batch.ids[0] if batch.ids else None
+            return WriteOutcome(
+                table, batch.status, kept, batch.error_class, batch.reason, row_json
+            )
         started = time.perf_counter()
         reserved: range | None = None
         try:
@@ -410,6 +366,8 @@ class MetaDb(TableWriters):
         row_jsons = codec_for(table).row_jsons(rows)
         if not row_jsons:
             return BatchOutcome(table, "persisted", 0)
+        if self.options.connection == "writer-loop":
+            return self._through_loop(table, row_jsons)
         reserved: range | None = None
         started = time.perf_counter()
         try:
@@ -424,6 +382,30 @@ class MetaDb(TableWriters):
                 raise
             return self._unwritten(table, row_jsons, reserved, exc, started)
         return BatchOutcome(table, "persisted", len(row_jsons), ids, row_jsons=tuple(row_jsons))
+
+    def _through_loop(self, table: str, row_jsons: list[str]) -> BatchOutcome:
+        """Hand the rows to the process's writer thread; return once their group committed
+        (or failed: then they are spooled here, by their caller, as on the other paths)."""
+        started = time.perf_counter()
+        if self._loop is None:
+            self._loop = writer_loop(self._loop_key(), self._open_connection, self._allocator)
+        request = self._loop.submit(table, row_jsons)
+        with self._in_use_lock:
+            self._request = request
+        try:
+            request.done.wait()
+        finally:
+            with self._in_use_lock:
+                self._request = None
+                self._interrupting = False
+        error = request.error
+        if error is None:
+            return BatchOutcome(
+                table, "persisted", len(row_jsons), request.ids, row_jsons=tuple(row_jsons)
+            )
+        if not (isinstance(error, Exception) and is_store_failure(error)):
+            raise error
+        return self._unwritten(table, row_jsons, request.reserved, error, started)
 
     def _unwritten(
         self,
@@ -572,7 +554,7 @@ class MetaDb(TableWriters):
             try:
                 columns, rows = snapshot_rows(conn, referenced, sql, params)
             finally:
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
         return QueryResult(columns, rows)
 
     # -- upkeep ------------------------------------------------------------------------
