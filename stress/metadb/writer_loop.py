@@ -71,11 +71,11 @@ class WriterLoop:
         self._wakeup = threading.Condition()
         self._users = 0
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
         #: Groups committed or failed, and the writes in them (for benches and tests).
         self.groups = 0
         self.writes = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
     # -- callers ---------------------------------------------------------------------------
 
