@@ -78,6 +78,7 @@ JSON_KEYS: tuple[str, ...] = (
     "connection",
     "ids",
     "writers",
+    "threads",
     "attempted",
     "landed",
     "failed",
@@ -111,9 +112,12 @@ class Combination:
     connection: ConnectionMode
     ids: IdStrategy
     writers: int
+    #: Threads per writer process, each with its own handle, sharing the process's rows.
+    threads: int = 1
 
     def label(self) -> str:
-        return f"{self.engine} {self.connection} {self.ids} {self.writers} writers"
+        threads = f" x {self.threads} threads" if self.threads > 1 else ""
+        return f"{self.engine} {self.connection} {self.ids} {self.writers} writers{threads}"
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,11 @@ class BenchPlan:
     """Everything one bench run does, validated."""
 
     writer_counts: tuple[int, ...] = (1, 4, 8, 16, 32)
-    #: Rows each writer attempts (the original: 500, so 32 writers make 16,000).
+    #: Rows each writer process attempts (the original: 500, so 32 writers make 16,000).
     rows_per_writer: int = 500
+    #: Threads per writer process, each with its own store handle, splitting its rows: how
+    #: ``writer-loop`` gets nearby writes to group (with one thread it has none).
+    threads: int = 1
     engines: tuple[EngineName, ...] = ("sqlite",)
     connections: tuple[ConnectionMode, ...] = ("per-op", "long-lived")
     ids: tuple[IdStrategy, ...] = ("row", "block")
@@ -136,7 +143,7 @@ class BenchPlan:
     def combinations(self) -> list[Combination]:
         """Grouped by engine, then writer count, so strategies sit side by side."""
         return [
-            Combination(engine, connection, ids, writers)
+            Combination(engine, connection, ids, writers, self.threads)
             for engine in self.engines
             for writers in self.writer_counts
             for connection in self.connections
@@ -158,6 +165,7 @@ class _WriterTask:
     table: str
     rows: int
     seed: np.random.SeedSequence
+    threads: int = 1
 
 
 @dataclass
@@ -213,20 +221,56 @@ def _writer_main(task: _WriterTask, barrier: Barrier, results: Queue[_WriterRepo
     try:
         rows = _make_rows(task.table, task.rows, task.seed)
         _warm_engine(task.options.engine)
-        db = MetaDb(task.path, task.home, task.options)
-        barrier.wait(timeout=_START_TIMEOUT_S)
-        report.released_ns = _monotonic_ns()
-        for row in rows:
-            _timed_write(db, task.table, row, report)
-            attempted += 1
-        report.done_ns = _monotonic_ns()
-        db.close()
+        if task.threads > 1:
+            attempted = _threaded_writes(task, rows, barrier, report)
+        else:
+            db = MetaDb(task.path, task.home, task.options)
+            barrier.wait(timeout=_START_TIMEOUT_S)
+            report.released_ns = _monotonic_ns()
+            for row in rows:
+                _timed_write(db, task.table, row, report)
+                attempted += 1
+            report.done_ns = _monotonic_ns()
+            db.close()
     except BaseException as exc:  # the bench never crashes on a writer: it counts
         # Rows not done cannot be known to have landed: they count as failed, with the error
         # (an error after the last write, closing, is noted but fails no row).
         report.note_exception(exc, task.rows - attempted)
         report.done_ns = report.done_ns or _monotonic_ns()
     results.put(report)
+
+
+def _threaded_writes(
+    task: _WriterTask, rows: list[dict[str, Any]], barrier: Barrier, report: _WriterReport
+) -> int:
+    """``task.threads`` threads, each with its own handle, write every ``threads``-th row;
+    their reports are merged into ``report``. Returns the rows attempted."""
+    parts = [_WriterReport(task.index) for _ in range(task.threads)]
+    start = threading.Event()
+
+    def write(index: int) -> None:
+        with MetaDb(task.path, task.home, task.options) as db:
+            start.wait()
+            for row in rows[index :: task.threads]:
+                _timed_write(db, task.table, row, parts[index])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(task.threads)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=_START_TIMEOUT_S)
+    report.released_ns = _monotonic_ns()
+    start.set()
+    for thread in threads:
+        thread.join()
+    report.done_ns = _monotonic_ns()
+    for part in parts:
+        report.latencies_ms += part.latencies_ms
+        report.landed += part.landed
+        report.spooled += part.spooled
+        report.failed += part.failed
+        report.errors += part.errors
+        report.spool_classes += part.spool_classes
+    return sum(len(part.latencies_ms) for part in parts)
 
 
 def _make_rows(table: str, count: int, seed: np.random.SeedSequence) -> list[dict[str, Any]]:
@@ -317,6 +361,8 @@ class WritersRow:
     wall_ms: float
     #: Landed writes per second of wall time, rows/s.
     writes_per_s: float
+    #: Threads per writer process (each its own handle).
+    threads: int = 1
     #: Caught exceptions and failed outcomes as ``"Class: message"`` with their counts.
     errors: Mapping[str, int] = field(default_factory=dict)
     #: The store's error class of each spooled write, with its count.
@@ -325,7 +371,9 @@ class WritersRow:
 
     @property
     def label(self) -> str:
-        return Combination(self.engine, self.connection, self.ids, self.writers).label()
+        return Combination(
+            self.engine, self.connection, self.ids, self.writers, self.threads
+        ).label()
 
     def to_json(self) -> dict[str, Any]:
         """Exactly :data:`JSON_KEYS`, in order."""
@@ -368,7 +416,16 @@ def _run_writers(
         ctx.Process(
             target=_writer_main,
             args=(
-                _WriterTask(i, path, home, options, plan.table, plan.rows_per_writer, seeds[i]),
+                _WriterTask(
+                    i,
+                    path,
+                    home,
+                    options,
+                    plan.table,
+                    plan.rows_per_writer,
+                    seeds[i],
+                    combo.threads,
+                ),
                 barrier,
                 results,
             ),
@@ -469,6 +526,7 @@ def _summarise(
         p95_ms,
         wall_ms,
         round(landed / (wall_ms / 1000), 1) if wall_ms > 0 else 0.0,
+        threads=combo.threads,
         errors=dict(sum((report.errors for report in reports), Counter[str]())),
         spool_classes=dict(sum((report.spool_classes for report in reports), Counter[str]())),
         notes=(*accounting.notes, *notes),
@@ -509,7 +567,8 @@ def run_plan(plan: BenchPlan, progress: Callable[[str], None]) -> list[WritersRo
 
 @contextlib.contextmanager
 def _combination_home(plan: BenchPlan, combo: Combination) -> Iterator[Path]:
-    prefix = f"writers-{combo.engine}-{combo.connection}-{combo.ids}-{combo.writers}-"
+    threads = f"x{combo.threads}" if combo.threads > 1 else ""
+    prefix = f"writers-{combo.engine}-{combo.connection}-{combo.ids}-{combo.writers}{threads}-"
     if plan.directory is not None:
         plan.directory.mkdir(parents=True, exist_ok=True)
         yield Path(tempfile.mkdtemp(prefix=prefix, dir=plan.directory))
@@ -535,7 +594,7 @@ def format_markdown(rows: Sequence[WritersRow]) -> str:
     lines = [header, "|---" * 13 + "|"]
     for r in rows:
         lines.append(
-            f"| {r.engine} | {r.connection} | {r.ids} | {r.writers} | {r.attempted} "
+            f"| {r.engine} | {r.connection} | {r.ids} | {_writers_cell(r)} | {r.attempted} "
             f"| {r.landed} | {r.failed} | {r.spooled} | {r.lost} | {r.p50_ms:.2f} "
             f"| {r.p95_ms:.2f} | {r.wall_ms:.0f} | {r.writes_per_s:.0f} |"
         )
@@ -543,6 +602,11 @@ def format_markdown(rows: Sequence[WritersRow]) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _writers_cell(row: WritersRow) -> str:
+    # Processes, and threads in each when more than one.
+    return f"{row.writers}x{row.threads}" if row.threads > 1 else str(row.writers)
 
 
 def _row_notes(row: WritersRow) -> list[str]:
@@ -605,4 +669,5 @@ def _reproduce_command(row: WritersRow, plan: BenchPlan) -> str:
         f"stress bench writers --writers {row.writers} --engine {row.engine} "
         f"--connection {row.connection} --ids {row.ids} --rows-per-writer {plan.rows_per_writer} "
         f"--table {plan.table} --seed {plan.seed}"
+        + (f" --threads {row.threads}" if row.threads > 1 else "")
     )

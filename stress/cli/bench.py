@@ -67,6 +67,12 @@ def add_writers_arguments(parser: argparse.ArgumentParser) -> None:
         help="rows each writer attempts (default: %(default)s)",
     )
     add(
+        "--threads",
+        default=str(_DEFAULT.threads),
+        help="threads per writer process, each with its own handle, splitting its rows "
+        "(writer-loop groups their writes) (default: %(default)s)",
+    )
+    add(
         "--engine",
         default=_comma(_DEFAULT.engines),
         help=f"engines, a comma list of {', '.join(ENGINES)} (default: %(default)s)",
@@ -112,6 +118,7 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
     return BenchPlan(
         writer_counts=counts_flag("--writers", args.writers, example="1,4,8,16,32"),
         rows_per_writer=whole_flag("--rows-per-writer", args.rows_per_writer, 1),
+        threads=whole_flag("--threads", args.threads, 1),
         engines=engines,
         connections=choices_flag("--connection", args.connection, CONNECTION_MODES),
         ids=choices_flag("--ids", args.ids, ID_STRATEGIES),
