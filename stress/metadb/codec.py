@@ -4,10 +4,18 @@ A record model (:mod:`stress.metadb.records`) declares a table's fields once. Bu
 model instance per row only to dump it again cost about 5 us per row (validation 3.5, the
 dump 1.5), more than the insert it precedes. A :class:`RowCodec` compiles, from the model's
 own core schema, a validator that turns a row mapping into a plain dict (same fields, same
-constraints, same field validators, same defaults, same order) and a serializer for that
-dict; a batch goes through one compiled list validator in a single call. The JSON text is
-byte-for-byte what ``model_validate(row).model_dump_json()`` gives (tests/metadb/
-test_metadb_codec.py checks every table), because both come from the same field schemas.
+constraints, same field validators, same defaults, same order); a batch goes through one
+compiled list validator in a single call.
+
+The JSON text must be byte-for-byte what ``model_validate(row).model_dump_json()`` gives
+(the oracle's digests and the replay fixtures depend on it). A table whose fields are all
+plain JSON scalars (str, int, float, bool, None, literals of those) is dumped with ``orjson``,
+which writes those exactly as pydantic's serializer does (compact, fields in order, the same
+shortest float text and string escapes) at a third of the cost; an int beyond 64 bits, which
+orjson refuses, falls back to the models' serializer. Any other field type (a date, a nested
+model, a validator whose output type the schema does not say) keeps pydantic's serializer for
+its table. tests/metadb/test_metadb_codec.py checks every table against the models, with
+arbitrary floats, big ints and every character.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from pydantic_core import SchemaSerializer, SchemaValidator, core_schema
 
@@ -38,6 +47,8 @@ class RowCodec:
     _row: SchemaValidator
     _rows: SchemaValidator
     _dump: SchemaSerializer
+    #: Every field a plain JSON scalar: orjson writes the same text as ``_dump``.
+    _plain: bool
 
     def row_json(self, row: Record | Mapping[str, Any]) -> str:
         """The stored JSON text of one row; :class:`InvalidRecordError` for a bad one."""
@@ -49,18 +60,32 @@ class RowCodec:
             valid = self._row.validate_python(row)
         except ValidationError as exc:
             raise self._invalid(exc, None) from None
+        return self._text(valid)
+
+    def _text(self, valid: dict[str, Any]) -> str:
+        if self._plain:
+            try:
+                return orjson.dumps(valid).decode()
+            except orjson.JSONEncodeError:
+                pass  # an int beyond 64 bits: the models' serializer writes it
         return self._dump.to_json(valid).decode()
 
     def row_jsons(self, rows: Sequence[Record | Mapping[str, Any]]) -> list[str]:
-        """The stored JSON text of each row: plain dicts are validated in one call."""
-        if not all(type(row) is dict for row in rows):
-            return [self._numbered(index, row) for index, row in enumerate(rows)]
+        """The stored JSON text of each row: mappings are validated in one call."""
         try:
             valid = self._rows.validate_python(rows)
         except ValidationError as exc:
+            if any(isinstance(row, Record) for row in rows):
+                # Built models pass as they are (the list validator takes only mappings).
+                return [self._numbered(index, row) for index, row in enumerate(rows)]
             raise self._invalid(exc, 0) from None
-        to_json = self._dump.to_json
-        return [to_json(row).decode() for row in valid]
+        if self._plain:
+            try:
+                dumps = orjson.dumps
+                return [dumps(row).decode() for row in valid]
+            except orjson.JSONEncodeError:
+                pass  # some row has an int beyond 64 bits: row by row, with the fallback
+        return [self._text(row) for row in valid]
 
     def _numbered(self, index: int, row: Record | Mapping[str, Any]) -> str:
         try:
@@ -98,6 +123,24 @@ def _dict_schema(model: type[Record]) -> core_schema.TypedDictSchema:
     return core_schema.typed_dict_schema(fields, extra_behavior="forbid", config=config, total=True)
 
 
+#: Core schema types whose values orjson writes exactly as pydantic-core does.
+_SCALARS = frozenset({"str", "int", "float", "bool", "none"})
+#: Wrappers that keep the wrapped schema's value type.
+_WRAPPERS = frozenset({"default", "nullable"})
+
+
+def _plain_json(schema: Any) -> bool:
+    """True when every value ``schema`` validates to is a JSON scalar of :data:`_SCALARS`."""
+    kind = schema["type"]
+    if kind in _SCALARS:
+        return True
+    if kind in _WRAPPERS:
+        return _plain_json(schema["schema"])
+    if kind == "literal":
+        return all(type(value) in (str, int, bool, type(None)) for value in schema["expected"])
+    return False
+
+
 _CODECS: dict[str, RowCodec] = {}
 
 
@@ -114,6 +157,7 @@ def codec_for(table: str) -> RowCodec:
             SchemaValidator(schema, config),
             SchemaValidator(core_schema.list_schema(schema), config),
             SchemaSerializer(schema, config),
+            all(_plain_json(field["schema"]) for field in schema["fields"].values()),
         )
         _CODECS[table] = codec
     return codec

@@ -7,9 +7,8 @@ Shared by the store's own paths (:mod:`stress.metadb.store`) and its writer thre
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from stress.metadb.engines import Connection
 from stress.metadb.schema import JSON_TABLES
@@ -75,16 +74,18 @@ def insert_rows(
     """
     if reserved is not None:
         ids = tuple(reserved)
-        params: Iterator[tuple[Any, ...]] = zip(ids, row_jsons, strict=True)
         sql = _INSERT_WITH_ID[table]
     else:
         # Inside our write transaction nobody else inserts, and SQLite gives each new row
         # max(id) + 1, so the batch's ids are the run that follows the current maximum.
         base = int(conn.execute(_MAX_ID[table]).fetchone()[0])
         ids = tuple(range(base + 1, base + 1 + len(row_jsons)))
-        params = ((row_json,) for row_json in row_jsons)
         sql = _INSERT_AUTO[table]
-    while chunk := list(islice(params, _INTERRUPT_CHUNK)):
+    for start in range(0, len(row_jsons), _INTERRUPT_CHUNK):
         check_interrupt()
-        conn.executemany(sql, chunk)
+        texts = row_jsons[start : start + _INTERRUPT_CHUNK]
+        if reserved is not None:
+            conn.executemany(sql, zip(ids[start : start + _INTERRUPT_CHUNK], texts, strict=True))
+        else:
+            conn.executemany(sql, [(text,) for text in texts])
     return ids
