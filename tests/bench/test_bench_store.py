@@ -30,6 +30,12 @@ def test_a_small_run_gives_every_scenario_raw_store_and_ratio_spread() -> None:
         assert figures["raw_rows_per_s"] > 0 and figures["store_rows_per_s"] > 0, name
         low, high = figures["ratio_spread"]
         assert low <= figures["ratio"] <= high, name
+    for name in ("single", "batch"):
+        figures = document["scenarios"][name]
+        assert figures["raw_cpu_us_per_row"] > 0 and figures["store_cpu_us_per_row"] > 0
+        low, high = figures["cpu_ratio_spread"]
+        assert low <= figures["cpu_ratio"] <= high
+    assert "cpu_ratio" not in document["scenarios"]["processes"]
     assert document["scenarios"]["single"]["target"] == 0.8
     assert document["scenarios"]["batch"]["target"] == 0.6
     table = io.StringIO()
