@@ -100,6 +100,22 @@ class WriteOutcome:
     def persisted(self) -> bool:
         return self.status == "persisted"
 
+    @classmethod
+    def _persisted(cls, table: str, row_id: int, row_json: str) -> WriteOutcome:
+        """The outcome of a write that landed, built for the hot path: a frozen dataclass's
+        ``__init__`` sets each field through ``object.__setattr__`` (about 1 us for six, 5%
+        of a whole single-row write); one update of the instance dict does the same."""
+        outcome = object.__new__(cls)
+        outcome.__dict__.update(
+            table=table,
+            status="persisted",
+            id=row_id,
+            error_class=None,
+            reason=None,
+            row_json=row_json,
+        )
+        return outcome
+
 
 @dataclass(frozen=True)
 class BatchOutcome:
@@ -357,7 +373,7 @@ class MetaDb(TableWriters):
             return WriteOutcome(
                 table, batch.status, kept, batch.error_class, batch.reason, row_json
             )
-        return WriteOutcome(table, "persisted", row_id, None, None, row_json)
+        return WriteOutcome._persisted(table, row_id, row_json)
 
     def record_batch(self, table: str, rows: Sequence[Record | Mapping[str, Any]]) -> BatchOutcome:
         """Write many rows of ``table`` in one transaction (ids reserved in one update)."""
