@@ -52,10 +52,11 @@ class RowCodec:
 
     def row_json(self, row: Record | Mapping[str, Any]) -> str:
         """The stored JSON text of one row; :class:`InvalidRecordError` for a bad one."""
-        if type(row) is self.model:
-            return self.model.__pydantic_serializer__.to_json(row).decode()
-        if isinstance(row, Record):
-            raise InvalidRecordError(self.table, "<record>", f"got a {row.table} record")
+        if type(row) is not dict:  # a plain dict, the usual row, skips both checks
+            if type(row) is self.model:
+                return self.model.__pydantic_serializer__.to_json(row).decode()
+            if isinstance(row, Record):
+                raise InvalidRecordError(self.table, "<record>", f"got a {row.table} record")
         try:
             valid = self._row.validate_python(row)
         except ValidationError as exc:

@@ -217,8 +217,9 @@ class MetaDb(TableWriters):
         else:
             conn = self._conn if self._conn is not None else self._open_connection()
             self._conn = conn
-        with self._in_use_lock:
-            self._in_use = conn
+        # No lock needed to publish it: interrupt() either sees it or an operation that has
+        # not started, which it never stops anyway (see interrupt); _release takes the lock.
+        self._in_use = conn
         return conn
 
     def _release(self, conn: Connection, failure: BaseException | None) -> None:
