@@ -176,6 +176,51 @@ def test_a_group_that_meets_a_held_lock_is_spooled_whole(db_path: Path, tmp_path
         store.close()
 
 
+def test_a_write_the_engine_refuses_fails_alone_and_its_group_lands(
+    db_path: Path, tmp_path: Path
+) -> None:
+    MetaDb.open(db_path, tmp_path).close()
+    # Another writer took id 3 outside the allocator: the leased id 3 will collide.
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("INSERT INTO ticks (id, row_json) VALUES (3, '{}')")
+    other.close()
+    gate = _Gate(armed=False)
+    options = StoreOptions(connection="writer-loop", ids="block", id_block_size=16, trace=gate)
+    first = MetaDb(db_path, tmp_path, options)
+    handles = [MetaDb(db_path, tmp_path, options) for _ in range(3)]
+    assert first.record("ticks", tick("one")).id == 1  # leases ids 1-16
+    gate.armed = True
+    leader = threading.Thread(target=first.record, args=("ticks", tick("two")))
+    leader.start()
+    assert gate.held.wait(30)
+    queued = _count_submits(_loop_of(first), 3)
+    results: list[Any] = []
+
+    def write(index: int) -> WriteOutcome | BaseException:
+        try:
+            return handles[index].record("ticks", tick(f"q{index}"))
+        except sqlite3.IntegrityError as exc:
+            return exc
+
+    followers = threading.Thread(target=lambda: results.extend(_in_threads(write, 3)))
+    followers.start()
+    assert queued.wait(30)
+    gate.opened.set()
+    leader.join(30)
+    followers.join(30)
+
+    refused = [r for r in results if isinstance(r, sqlite3.IntegrityError)]
+    landed = [r for r in results if isinstance(r, WriteOutcome)]
+    assert len(refused) == 1  # the write that drew id 3, raised to its caller as before
+    assert len(landed) == 2 and all(o.persisted for o in landed)
+    with MetaDb(db_path, tmp_path) as reader:
+        stored = rows_by_id(reader, "ticks")
+    assert {o.id: o.row_json for o in landed}.items() <= stored.items()
+    assert stored[3] == "{}" and len(stored) == 5  # one, two, the other's row, two landed
+    for store in (first, *handles):
+        store.close()
+
+
 def test_a_write_not_yet_in_a_group_is_withdrawn_by_interrupt(
     db_path: Path, tmp_path: Path
 ) -> None:
