@@ -376,7 +376,10 @@ class Settings(BaseSettings):
     )
     connection: ConnectionMode = Field(
         "per-op",
-        description="Connection shape: `per-op` (a fresh one per operation) or `long-lived`.",
+        description=(
+            "Connection shape: `per-op` (a fresh one per operation), `long-lived`, or "
+            "`writer-loop` (one writer thread per process commits nearby writes in groups)."
+        ),
         json_schema_extra=_rule(_one_of(CONNECTION_MODES)),
     )
     id_allocation: IdStrategy = Field(

@@ -8,7 +8,9 @@
   :mod:`stress.bench.figures` (strategies, the original's percentile, tables);
 - :mod:`stress.bench.overhead`: the simulator's cost over a plain store loop, and its peak
   memory (``stress bench overhead``);
-- :mod:`stress.bench.monitor`: the resource monitor's own cost (``stress bench monitor``).
+- :mod:`stress.bench.monitor`: the resource monitor's own cost (``stress bench monitor``);
+- :mod:`stress.bench.store`: the store's write paths against a raw ``sqlite3`` loop on the
+  same rows (``stress bench store``).
 
 Each takes a plan or plain values and returns figures; the commands and their flags are
 :mod:`stress.cli`'s. Nothing is imported here, so importing one bench never loads the

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -72,6 +73,7 @@ JSON_KEYS: tuple[str, ...] = (
     "connection",
     "ids",
     "writers",
+    "threads",
     "attempted",
     "landed",
     "failed",
@@ -101,9 +103,12 @@ class Combination:
     connection: ConnectionMode
     ids: IdStrategy
     writers: int
+    #: Threads per writer process, each with its own handle, sharing the process's rows.
+    threads: int = 1
 
     def label(self) -> str:
-        return f"{self.engine} {self.connection} {self.ids} {self.writers} writers"
+        threads = f" x {self.threads} threads" if self.threads > 1 else ""
+        return f"{self.engine} {self.connection} {self.ids} {self.writers} writers{threads}"
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,11 @@ class BenchPlan:
     """Everything one bench run does, validated."""
 
     writer_counts: tuple[int, ...] = (1, 4, 8, 16, 32)
-    #: Rows each writer attempts (the original: 500, so 32 writers make 16,000).
+    #: Rows each writer process attempts (the original: 500, so 32 writers make 16,000).
     rows_per_writer: int = 500
+    #: Threads per writer process, each with its own store handle, splitting its rows: how
+    #: ``writer-loop`` gets nearby writes to group (with one thread it has none).
+    threads: int = 1
     engines: tuple[EngineName, ...] = ("sqlite",)
     connections: tuple[ConnectionMode, ...] = ("per-op", "long-lived")
     ids: tuple[IdStrategy, ...] = ("row", "block")
@@ -134,7 +142,7 @@ class BenchPlan:
     def combinations(self) -> list[Combination]:
         """Grouped by engine, then writer count, so strategies sit side by side."""
         return [
-            Combination(engine, connection, ids, writers)
+            Combination(engine, connection, ids, writers, self.threads)
             for engine in self.engines
             for writers in self.writer_counts
             for connection in self.connections
@@ -156,6 +164,8 @@ class _WriterTask:
     table: str
     #: Built by the parent before the start, so the writer only writes.
     rows: tuple[Mapping[str, Any], ...]
+    #: Threads in the writer, each with its own handle, splitting its rows.
+    threads: int = 1
 
 
 @dataclass
@@ -211,20 +221,53 @@ def _writer(task: _WriterTask, lane: Lane) -> _WriterReport:
     attempted = 0
     try:
         _warm_engine(task.options.engine)
-        db = MetaDb(task.path, task.home, task.options)
-        pace(lane.start_ns, 0, 1.0)  # every writer starts at the scheduled start
-        report.released_ns = monotonic_ns()
-        for row in task.rows:
-            _timed_write(db, task.table, row, report)
-            attempted += 1
-        report.done_ns = monotonic_ns()
-        db.close()
+        if task.threads > 1:
+            attempted = _threaded_writes(task, lane, report)
+        else:
+            db = MetaDb(task.path, task.home, task.options)
+            pace(lane.start_ns, 0, 1.0)  # every writer starts at the scheduled start
+            report.released_ns = monotonic_ns()
+            for row in task.rows:
+                _timed_write(db, task.table, row, report)
+                attempted += 1
+            report.done_ns = monotonic_ns()
+            db.close()
     except BaseException as exc:  # the bench never crashes on a writer: it counts
         # Rows not done cannot be known to have landed: they count as failed, with the error
         # (an error after the last write, closing, is noted but fails no row).
         report.note_exception(exc, len(task.rows) - attempted)
         report.done_ns = report.done_ns or monotonic_ns()
     return report
+
+
+def _threaded_writes(task: _WriterTask, lane: Lane, report: _WriterReport) -> int:
+    """``task.threads`` threads, each with its own handle, write every ``threads``-th row
+    from the scheduled start; their reports are merged into ``report``. Returns the rows
+    attempted."""
+    parts = [_WriterReport(task.index) for _ in range(task.threads)]
+
+    def write(index: int) -> None:
+        with MetaDb(task.path, task.home, task.options) as db:
+            pace(lane.start_ns, 0, 1.0)
+            for row in task.rows[index :: task.threads]:
+                _timed_write(db, task.table, row, parts[index])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(task.threads)]
+    for thread in threads:
+        thread.start()
+    pace(lane.start_ns, 0, 1.0)
+    report.released_ns = monotonic_ns()
+    for thread in threads:
+        thread.join()
+    report.done_ns = monotonic_ns()
+    for part in parts:
+        report.latencies_ms += part.latencies_ms
+        report.landed += part.landed
+        report.spooled += part.spooled
+        report.failed += part.failed
+        report.errors += part.errors
+        report.spool_classes += part.spool_classes
+    return sum(len(part.latencies_ms) for part in parts)
 
 
 def _make_rows(table: str, count: int, seed: np.random.SeedSequence) -> tuple[dict[str, Any], ...]:
@@ -315,6 +358,8 @@ class WritersRow:
     wall_ms: float
     #: Landed writes per second of wall time, rows/s.
     writes_per_s: float
+    #: Threads per writer process (each its own handle).
+    threads: int = 1
     #: Caught exceptions and failed outcomes as ``"Class: message"`` with their counts.
     errors: Mapping[str, int] = field(default_factory=dict)
     #: The store's error class of each spooled write, with its count.
@@ -323,7 +368,9 @@ class WritersRow:
 
     @property
     def label(self) -> str:
-        return Combination(self.engine, self.connection, self.ids, self.writers).label()
+        return Combination(
+            self.engine, self.connection, self.ids, self.writers, self.threads
+        ).label()
 
     def to_json(self) -> dict[str, Any]:
         """Exactly :data:`JSON_KEYS`, in order."""
@@ -352,7 +399,15 @@ def _run_writers(
     """Run the writers, released together; return their reports and the scheduled start."""
     seeds = np.random.SeedSequence(plan.seed).spawn(combo.writers)
     tasks = [
-        _WriterTask(i, path, home, options, plan.table, _make_rows(plan.table, rows, seeds[i]))
+        _WriterTask(
+            i,
+            path,
+            home,
+            options,
+            plan.table,
+            _make_rows(plan.table, rows, seeds[i]),
+            combo.threads,
+        )
         for i, rows in enumerate([plan.rows_per_writer] * combo.writers)
     ]
     died = functools.partial(_died, rows=plan.rows_per_writer)
@@ -413,6 +468,7 @@ def _summarise(
         p95_ms,
         wall_ms,
         round(landed / (wall_ms / 1000), 1) if wall_ms > 0 else 0.0,
+        threads=combo.threads,
         errors=dict(sum((report.errors for report in reports), Counter[str]())),
         spool_classes=dict(sum((report.spool_classes for report in reports), Counter[str]())),
         notes=(*accounting.notes, *notes),
@@ -450,7 +506,8 @@ def run_plan(plan: BenchPlan, progress: Callable[[str], None]) -> list[WritersRo
 
 @contextlib.contextmanager
 def _combination_home(plan: BenchPlan, combo: Combination) -> Iterator[Path]:
-    prefix = f"writers-{combo.engine}-{combo.connection}-{combo.ids}-{combo.writers}-"
+    threads = f"x{combo.threads}" if combo.threads > 1 else ""
+    prefix = f"writers-{combo.engine}-{combo.connection}-{combo.ids}-{combo.writers}{threads}-"
     if plan.directory is not None:
         plan.directory.mkdir(parents=True, exist_ok=True)
         yield Path(tempfile.mkdtemp(prefix=prefix, dir=plan.directory))
@@ -476,7 +533,7 @@ def format_markdown(rows: Sequence[WritersRow]) -> str:
     lines = [header, "|---" * 13 + "|"]
     for r in rows:
         lines.append(
-            f"| {r.engine} | {r.connection} | {r.ids} | {r.writers} | {r.attempted} "
+            f"| {r.engine} | {r.connection} | {r.ids} | {_writers_cell(r)} | {r.attempted} "
             f"| {r.landed} | {r.failed} | {r.spooled} | {r.lost} | {r.p50_ms:.2f} "
             f"| {r.p95_ms:.2f} | {r.wall_ms:.0f} | {r.writes_per_s:.0f} |"
         )
@@ -484,6 +541,11 @@ def format_markdown(rows: Sequence[WritersRow]) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _writers_cell(row: WritersRow) -> str:
+    # Processes, and threads in each when more than one.
+    return f"{row.writers}x{row.threads}" if row.threads > 1 else str(row.writers)
 
 
 def _row_notes(row: WritersRow) -> list[str]:
@@ -546,4 +608,5 @@ def _reproduce_command(row: WritersRow, plan: BenchPlan) -> str:
         f"stress bench writers --writers {row.writers} --engine {row.engine} "
         f"--connection {row.connection} --ids {row.ids} --rows-per-writer {plan.rows_per_writer} "
         f"--table {plan.table} --seed {plan.seed}"
+        + (f" --threads {row.threads}" if row.threads > 1 else "")
     )

@@ -21,6 +21,7 @@ import orjson
 
 from stress.bench.monitor import MonitorPlan
 from stress.bench.overhead import OverheadPlan
+from stress.bench.store import StoreBenchPlan
 from stress.bench.sweep import SweepBenchPlan
 from stress.bench.writers import TABLES, BenchPlan
 from stress.cli.benchload import add_mode_arguments, mode_from_args
@@ -31,11 +32,13 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 __all__ = [
     "add_monitor_arguments",
     "add_overhead_arguments",
+    "add_store_arguments",
     "add_sweep_bench_arguments",
     "add_writers_arguments",
     "plan_from_args",
     "run_monitor_command",
     "run_overhead_command",
+    "run_store_command",
     "run_sweep_bench_command",
     "run_writers_command",
 ]
@@ -45,6 +48,7 @@ _DEFAULT = BenchPlan()
 _OVERHEAD = OverheadPlan()
 _MONITOR = MonitorPlan()
 _SWEEP = SweepBenchPlan()
+_STORE = StoreBenchPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -66,6 +70,12 @@ def add_writers_arguments(parser: argparse.ArgumentParser) -> None:
         "--rows-per-writer",
         default=str(_DEFAULT.rows_per_writer),
         help="rows each writer attempts (default: %(default)s)",
+    )
+    add(
+        "--threads",
+        default=str(_DEFAULT.threads),
+        help="threads per writer process, each with its own handle, splitting its rows "
+        "(writer-loop groups their writes) (default: %(default)s)",
     )
     add(
         "--engine",
@@ -115,6 +125,7 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
     return BenchPlan(
         writer_counts=counts_flag("--writers", args.writers, example="1,4,8,16,32"),
         rows_per_writer=whole_flag("--rows-per-writer", args.rows_per_writer, 1),
+        threads=whole_flag("--threads", args.threads, 1),
         engines=engines,
         connections=choices_flag("--connection", args.connection, CONNECTION_MODES),
         ids=choices_flag("--ids", args.ids, ID_STRATEGIES),
@@ -264,4 +275,48 @@ def run_sweep_bench_command(args: argparse.Namespace, out: TextIO) -> int:
         print(orjson.dumps(document).decode(), file=out)
     else:
         out.write(format_sweep_bench(bench))
+    return 0
+
+
+# -- store ---------------------------------------------------------------------------------
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--rounds", default=str(_STORE.rounds), help="interleaved raw/store rounds")
+    add("--single-rows", default=str(_STORE.single_rows), help="rows of the single-row loops")
+    add("--batches", default=str(_STORE.batches), help="1,000-row batches of the batch loops")
+    add(
+        "--processes",
+        default=str(_STORE.processes),
+        help="writer processes of the processes scenario (0: skip it)",
+    )
+    add("--rows-per-process", default=str(_STORE.rows_per_process), help="rows each writes")
+    add(
+        "--connection",
+        choices=CONNECTION_MODES,
+        default=_STORE.connection,
+        help="the store's connection mode (default: %(default)s)",
+    )
+    add("--ids", choices=ID_STRATEGIES, default=_STORE.ids, help="default: %(default)s")
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_store_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.bench.store import format_store, measure_store
+
+    plan = StoreBenchPlan(
+        rounds=whole_flag("--rounds", args.rounds, 1),
+        single_rows=whole_flag("--single-rows", args.single_rows, 10),
+        batches=whole_flag("--batches", args.batches, 1),
+        processes=whole_flag("--processes", args.processes, 0),
+        rows_per_process=whole_flag("--rows-per-process", args.rows_per_process, 1),
+        connection=args.connection,
+        ids=args.ids,
+    )
+    document = measure_store(plan)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_store(document))
     return 0

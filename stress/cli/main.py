@@ -233,6 +233,7 @@ def _add_bench(commands: _Commands) -> None:
     from stress.cli.bench import (
         add_monitor_arguments,
         add_overhead_arguments,
+        add_store_arguments,
         add_sweep_bench_arguments,
         add_writers_arguments,
     )
@@ -261,6 +262,13 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    store = _command(
+        kinds,
+        "store",
+        help_text="the store's write paths against a raw sqlite3 loop on the same rows",
+        epilog="example:\n  stress bench store --rounds 5 --processes 32",
+    )
+    add_store_arguments(store)
     sweep = _command(
         kinds,
         "sweep",
@@ -399,6 +407,7 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from stress.cli.bench import (
         run_monitor_command,
         run_overhead_command,
+        run_store_command,
         run_sweep_bench_command,
         run_writers_command,
     )
@@ -409,6 +418,8 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         return run_writers_command(args, out)
     if args.bench == "monitor":
         return run_monitor_command(args, out)
+    if args.bench == "store":
+        return run_store_command(args, out)
     if args.bench == "load":
         from stress.cli.benchload import run_load_command
 

@@ -48,13 +48,16 @@ class UnknownTableError(MetaDbError, KeyError):
 
 
 class InvalidRecordError(MetaDbError, ValueError):
-    """A record failed validation; ``field`` names the first offending field."""
+    """A record failed validation; ``field`` names the first offending field and, in a batch,
+    ``row`` the offending row's index (``None`` for a single row)."""
 
-    def __init__(self, table: str, field: str, problem: str) -> None:
+    def __init__(self, table: str, field: str, problem: str, row: int | None = None) -> None:
         self.table = table
         self.field = field
         self.problem = problem
-        super().__init__(f"invalid {table} record: field {field!r}: {problem}")
+        self.row = row
+        where = f"row {row}: " if row is not None else ""
+        super().__init__(f"invalid {table} record: {where}field {field!r}: {problem}")
 
 
 class InvalidQueryError(MetaDbError, ValueError):

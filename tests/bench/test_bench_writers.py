@@ -292,3 +292,17 @@ def test_writers_write_the_simulators_own_rows_which_the_store_accepts(table: st
     assert len({orjson.dumps(row) for row in rows}) == 50
     for row in rows:
         validate_record(table, row)
+
+
+def test_writer_loop_with_threads_per_process_lands_every_write(tmp_path: Path) -> None:
+    args = _args(
+        "--writers", "2", "--threads", "4", "--rows-per-writer", "40",
+        "--connection", "long-lived,writer-loop", "--ids", "block", "--dir", str(tmp_path),
+    )  # fmt: skip
+    out = io.StringIO()
+
+    assert run_writers_command(args, out) == 0
+
+    table = out.getvalue()
+    assert "| sqlite | long-lived | block | 2x4 | 80 | 80 | 0 | 0 | 0 |" in table
+    assert "| sqlite | writer-loop | block | 2x4 | 80 | 80 | 0 | 0 | 0 |" in table
