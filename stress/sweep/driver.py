@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stress.engine.interrupts import Interrupts
@@ -80,10 +80,11 @@ def plan_runs(plan: SweepPlan, overrides: Overrides | None = None) -> list[RunSp
 
 
 def _task(spec: RunSpec, cancel_event: str) -> RunResult:
-    """One run, on a worker: the Dask task."""
-    from distributed import Event
+    """One run, on a worker: the Dask task; the result names the worker that ran it."""
+    from distributed import Event, get_worker
 
-    return run_one(spec, Event(cancel_event).is_set)
+    result = run_one(spec, Event(cancel_event).is_set)
+    return replace(result, worker=get_worker().address)
 
 
 @contextlib.contextmanager
@@ -231,6 +232,7 @@ def _result_of(future: Future[RunResult], spec: RunSpec) -> RunResult:
             run_dir=str(spec.run_dir) if spec.run_dir.exists() else None,
             host=socket.gethostname(),
             detail=f"the sweep's task failed: {type(error).__name__}: {error}"[:300],
+            overrides=dict(spec.overrides),
         )
     if not isinstance(result, RunResult):
         raise TypeError(f"a sweep task returned {type(result).__name__}")
