@@ -146,7 +146,7 @@ def run_sweep(
             flush=True,
         )
         interrupted = _collect(client, plan, todo, log, results, progress, interrupts)
-        return _finish(plan, results, progress, interrupted, out)
+        return _finish(plan, results, progress, interrupts, interrupted, out)
 
 
 def _collect(
@@ -243,24 +243,33 @@ def _finish(
     plan: SweepPlan,
     results: list[RunResult],
     progress: Progress,
+    interrupts: Interrupts,
     interrupted: bool,
     out: TextIO,
 ) -> SweepOutcome:
     from stress.artifacts import write_json_atomic
 
-    status = "interrupted" if interrupted else "finished"
     rate = round(progress.runs_per_min(), 2)
-    document = sweep_document(plan, results, status=status, runs_per_min=rate)
-    write_json_atomic(plan.output_dir / "sweep.json", document)
+
+    def record(shrunk: dict[str, str] | None = None) -> None:
+        status = "interrupted" if interrupted else "finished"
+        document = sweep_document(plan, results, status=status, runs_per_min=rate, shrunk=shrunk)
+        write_json_atomic(plan.output_dir / "sweep.json", document)
+
+    record()  # every result is safe before any shrinking starts
     progress.final()
-    groups = failure_groups(results)
-    out.write(format_failures(groups))
-    folder = plan.output_dir
-    print(f"results: {folder / 'sweep.json'}, {folder / 'sweep.ndjson'}", file=out)
-    if plan.shrink and groups and not interrupted:
+    shrunk = None
+    if plan.shrink and failure_groups(results) and not interrupted:
         from stress.sweep.shrink import shrink_fastest
 
-        shrink_fastest(groups, out)
+        shrunk = shrink_fastest(
+            failure_groups(results), plan.shrink_budget_s, out, interrupts.abort.is_set
+        )
+        interrupted = interrupts.abort.is_set()  # a SIGINT while shrinking
+        record(shrunk)
+    out.write(format_failures(failure_groups(results, shrunk)))
+    folder = plan.output_dir
+    print(f"results: {folder / 'sweep.json'}, {folder / 'sweep.ndjson'}", file=out)
     failed = any(result.failed for result in results)
     code = 130 if interrupted else (1 if failed else 0)
     return SweepOutcome(exit_code=code, results=results, interrupted=interrupted)

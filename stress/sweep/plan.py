@@ -68,6 +68,8 @@ class SweepPlan:
     swarm: Path | None = None
     keep_all: bool = False
     shrink: bool = False
+    #: ``stress shrink``'s time budget for each signature's run, in seconds (``--shrink``).
+    shrink_budget_s: float = 600.0
     resume: bool = False
 
     @property
