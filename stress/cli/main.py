@@ -184,8 +184,9 @@ def _add_reports(commands: _Commands) -> None:
     report = _command(
         commands,
         "report",
-        help_text="write a run's self-contained HTML report (needs the extra stress[report])",
-        epilog="example:\n  stress report runs/20261121T101500Z-42 -o report.html",
+        help_text="write a run's or a sweep's self-contained HTML report (extra stress[report])",
+        epilog="examples:\n  stress report runs/20261121T101500Z-42 -o report.html\n"
+        "  stress report sweeps/nightly      # the sweep's view: runs, outcomes, failures",
     )
     add_report_arguments(report)
     compare = _command(

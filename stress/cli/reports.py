@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+# Light (the standard library only): the parser's help names the default page.
+from stress.report.folders import REPORT_NAME
+
 __all__ = [
     "add_compare_arguments",
     "add_db_arguments",
@@ -21,29 +24,29 @@ __all__ = [
     "write_run_report",
 ]
 
-REPORT_NAME = "report.html"
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="the run folder (holds summary.json)")
     parser.add_argument(
-        "-o", "--output", type=Path, help=f"the HTML file to write (default RUN_DIR/{REPORT_NAME})"
+        "run_dir", type=Path, help="a run folder (holds summary.json) or a sweep's (sweep.json)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help=f"the HTML file to write (default DIR/{REPORT_NAME})"
     )
 
 
 def write_run_report(run_dir: Path, output: Path | None, out: TextIO) -> int:
-    """Write the report of ``run_dir``; prints where, its size and the time it took."""
-    from stress.report.data import load_run
-    from stress.report.page import write_report
+    """Write the report of ``run_dir`` (a run's or a sweep's folder); prints where, its size
+    and the time it took."""
+    from stress.report.folders import write_view
     from stress.report.plots import require_matplotlib
 
     require_matplotlib()  # before reading anything: the one line says what to install
     started = time.perf_counter()
-    data = load_run(run_dir)
-    target = output if output is not None else data.folder / REPORT_NAME
-    size = write_report(data, target)
+    view, target, size = write_view(run_dir, output)
     took = time.perf_counter() - started
-    print(f"report: {target} ({size / 1024:.0f} KB, {took:.1f} s)", file=out)
+    what = "" if view.kind == "run" else f"{view.kind} "
+    print(f"{what}report: {target} ({size / 1024:.0f} KB, {took:.1f} s)", file=out)
     return 0
 
 

@@ -30,6 +30,7 @@ SWEEP_EXAMPLE = """examples:
   stress sweep --seeds 200 --per-run 20s --swarm                 # a configuration per seed
   stress sweep --seeds 5000 --scheduler tcp://10.0.0.5:8786 --output-dir /shared/sweep-1
   stress sweep --seeds 5000 --output-dir /shared/sweep-1 --resume  # skip seeds already run
+  stress sweep --seeds 500 --per-run 10s --shrink --shrink-budget 5m  # failures shrunk too
 
 exit codes:
   0    no run failed
@@ -41,6 +42,8 @@ exit codes:
 _DURATION_FIX = "must be a duration above 0: seconds, or a number with ms, s, m or h (e.g. 30s)"
 #: Per-run duration when neither --per-run nor STRESS_DURATION says: short runs, many seeds.
 _DEFAULT_PER_RUN_S = 30.0
+#: ``stress shrink``'s own default budget.
+_DEFAULT_SHRINK_BUDGET_S = 600.0
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +72,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     add("--output-dir", help="the sweep's folder (default: sweeps/<UTC time>/)")
     add("--keep-all", action="store_true", help="keep passing runs' folders too")
     add("--shrink", action="store_true", help="shrink each signature's fastest failing run")
+    add("--shrink-budget", help="stress shrink's time budget per signature (default 10m)")
     add("--resume", action="store_true", help="skip seeds already in the folder's sweep.ndjson")
 
 
@@ -111,6 +115,14 @@ def _scheduler(text: str | None) -> str | None:
     return text
 
 
+def _shrink_budget(args: argparse.Namespace) -> float:
+    if args.shrink_budget is None:
+        return _DEFAULT_SHRINK_BUDGET_S
+    if not args.shrink:
+        raise ConfigError("--shrink-budget", args.shrink_budget, "goes with --shrink; add it")
+    return _duration("--shrink-budget", args.shrink_budget)
+
+
 def plan_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> SweepPlan:
     """The checked :class:`SweepPlan`; raises :class:`ConfigError` naming the bad flag."""
     from stress.config import load_settings
@@ -146,6 +158,7 @@ def plan_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Swee
         swarm=swarm,
         keep_all=args.keep_all,
         shrink=args.shrink,
+        shrink_budget_s=_shrink_budget(args),
         resume=args.resume,
     )
 

@@ -7,12 +7,16 @@ run (op names, messages, paths) is escaped.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stress.report.data import RunData
+from stress.report.html import CSS as _CSS
+from stress.report.html import escape as _e
+from stress.report.html import pairs as _pairs
+from stress.report.html import table as _table
+from stress.report.html import write_page
 from stress.report.plots import Plots, draw_plots
 from stress.version import __version__
 
@@ -39,49 +43,6 @@ PLOTS = {
 }
 #: Most users listed (a big run's table would drown the page).
 _MAX_USERS = 200
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0;font-size:13px}
-th,td{border:1px solid #ddd;padding:2px 8px;text-align:right;vertical-align:top}
-th{background:#f4f4f4}td.l,th.l{text-align:left}
-.bad{color:#b00;font-weight:600}.ok{color:#070;font-weight:600}
-figure.plot{margin:.5em 0}figure.plot svg{max-width:100%;height:auto}
-nav a{margin-right:1em}code,pre{font:12px ui-monospace,monospace}
-pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap}
-.note{color:#666;font-size:12px}
-"""
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int | set[int] = 1) -> str:
-    """A table; the first ``left`` columns (or those numbered) are left-aligned text."""
-    texts = set(range(left)) if isinstance(left, int) else left
-
-    def cells(tag: str, row: Sequence[object]) -> str:
-        return "".join(
-            f"<{tag}{' class=l' if i in texts else ''}>{_e(v)}</{tag}>" for i, v in enumerate(row)
-        )
-
-    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
-    return f"<table><tr>{cells('th', head)}</tr>{body}</table>"
-
-
-def _pairs(mapping: dict[str, Any]) -> str:
-    return _table(["name", "value"], [(k, _compact(v)) for k, v in mapping.items()], left=2)
-
-
-def _compact(value: object) -> str:
-    if isinstance(value, dict | list):
-        import orjson
-
-        return orjson.dumps(value).decode()
-    return "" if value is None else str(value)
-
 
 _LATENCY_HEAD = ["count", "errors", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"]
 
@@ -283,8 +244,4 @@ def render_report(data: RunData, plots: Plots | None = None) -> str:
 
 def write_report(data: RunData, out: Path) -> int:
     """Write the page to ``out`` (through a temporary file: never half-written); its bytes."""
-    text = render_report(data).encode("utf-8")
-    temp = out.with_name(f".{out.name}.tmp")
-    temp.write_bytes(text)
-    temp.replace(out)
-    return len(text)
+    return write_page(render_report(data), out)

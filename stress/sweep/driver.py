@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stress.engine.interrupts import Interrupts
@@ -80,10 +80,11 @@ def plan_runs(plan: SweepPlan, overrides: Overrides | None = None) -> list[RunSp
 
 
 def _task(spec: RunSpec, cancel_event: str) -> RunResult:
-    """One run, on a worker: the Dask task."""
-    from distributed import Event
+    """One run, on a worker: the Dask task; the result names the worker that ran it."""
+    from distributed import Event, get_worker
 
-    return run_one(spec, Event(cancel_event).is_set)
+    result = run_one(spec, Event(cancel_event).is_set)
+    return replace(result, worker=get_worker().address)
 
 
 @contextlib.contextmanager
@@ -145,7 +146,7 @@ def run_sweep(
             flush=True,
         )
         interrupted = _collect(client, plan, todo, log, results, progress, interrupts)
-        return _finish(plan, results, progress, interrupted, out)
+        return _finish(plan, results, progress, interrupts, interrupted, out)
 
 
 def _collect(
@@ -231,6 +232,7 @@ def _result_of(future: Future[RunResult], spec: RunSpec) -> RunResult:
             run_dir=str(spec.run_dir) if spec.run_dir.exists() else None,
             host=socket.gethostname(),
             detail=f"the sweep's task failed: {type(error).__name__}: {error}"[:300],
+            overrides=dict(spec.overrides),
         )
     if not isinstance(result, RunResult):
         raise TypeError(f"a sweep task returned {type(result).__name__}")
@@ -241,24 +243,33 @@ def _finish(
     plan: SweepPlan,
     results: list[RunResult],
     progress: Progress,
+    interrupts: Interrupts,
     interrupted: bool,
     out: TextIO,
 ) -> SweepOutcome:
     from stress.artifacts import write_json_atomic
 
-    status = "interrupted" if interrupted else "finished"
     rate = round(progress.runs_per_min(), 2)
-    document = sweep_document(plan, results, status=status, runs_per_min=rate)
-    write_json_atomic(plan.output_dir / "sweep.json", document)
+
+    def record(shrunk: dict[str, str] | None = None) -> None:
+        status = "interrupted" if interrupted else "finished"
+        document = sweep_document(plan, results, status=status, runs_per_min=rate, shrunk=shrunk)
+        write_json_atomic(plan.output_dir / "sweep.json", document)
+
+    record()  # every result is safe before any shrinking starts
     progress.final()
-    groups = failure_groups(results)
-    out.write(format_failures(groups))
-    folder = plan.output_dir
-    print(f"results: {folder / 'sweep.json'}, {folder / 'sweep.ndjson'}", file=out)
-    if plan.shrink and groups and not interrupted:
+    shrunk = None
+    if plan.shrink and failure_groups(results) and not interrupted:
         from stress.sweep.shrink import shrink_fastest
 
-        shrink_fastest(groups, out)
+        shrunk = shrink_fastest(
+            failure_groups(results), plan.shrink_budget_s, out, interrupts.abort.is_set
+        )
+        interrupted = interrupts.abort.is_set()  # a SIGINT while shrinking
+        record(shrunk)
+    out.write(format_failures(failure_groups(results, shrunk)))
+    folder = plan.output_dir
+    print(f"results: {folder / 'sweep.json'}, {folder / 'sweep.ndjson'}", file=out)
     failed = any(result.failed for result in results)
     code = 130 if interrupted else (1 if failed else 0)
     return SweepOutcome(exit_code=code, results=results, interrupted=interrupted)

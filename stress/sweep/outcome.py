@@ -57,6 +57,13 @@ class RunResult:
     host: str
     #: What failed, in a line: summary.json's failure detail or stop reason, the timeout, ...
     detail: str | None = None
+    #: The Dask worker that ran it (its address); None in lines of an older sweep.
+    worker: str | None = None
+    #: When it started, in Unix seconds (the worker's clock); None in an older sweep's lines.
+    started_at: float | None = None
+    #: The ``STRESS_*`` variables this seed set over the base (its swarm draw); empty when
+    #: every run has the base configuration, None in an older sweep's lines.
+    overrides: dict[str, str] | None = None
 
     @property
     def failed(self) -> bool:

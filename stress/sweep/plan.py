@@ -68,6 +68,8 @@ class SweepPlan:
     swarm: Path | None = None
     keep_all: bool = False
     shrink: bool = False
+    #: ``stress shrink``'s time budget for each signature's run, in seconds (``--shrink``).
+    shrink_budget_s: float = 600.0
     resume: bool = False
 
     @property
@@ -92,6 +94,8 @@ class RunSpec:
     keep_all: bool
     #: Digest of the run's settings less seed and folder (12 hex): equal for equal configs.
     config_digest: str
+    #: What the seed set over the base (its swarm draw, or a caller's overrides).
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -129,6 +133,7 @@ def run_spec(plan: SweepPlan, seed: int, overrides: Mapping[str, str]) -> RunSpe
         timeout_s=plan.timeout_s,
         keep_all=plan.keep_all,
         config_digest=config_digest(settings),
+        overrides=dict(overrides),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,8 @@ class FailureGroup:
     #: The fastest run's kept folder, and the machine it is on.
     run_dir: str | None
     host: str
+    #: That run shrunk by ``--shrink`` (``RUN_DIR/shrunk``); None when it was not.
+    shrunk_dir: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,11 +74,15 @@ class FailureGroup:
             "detail": self.detail,
             "run_dir": self.run_dir,
             "host": self.host,
+            "shrunk_dir": self.shrunk_dir,
         }
 
 
-def failure_groups(results: Iterable[RunResult]) -> list[FailureGroup]:
-    """Failing runs grouped by signature, most frequent first (then by first seed)."""
+def failure_groups(
+    results: Iterable[RunResult], shrunk: Mapping[str, str] | None = None
+) -> list[FailureGroup]:
+    """Failing runs grouped by signature, most frequent first (then by first seed);
+    ``shrunk`` names the shrunk run of a signature (signature -> folder)."""
     by_signature: dict[str, list[RunResult]] = {}
     for result in results:
         if result.failed and result.signature is not None:
@@ -96,6 +102,7 @@ def failure_groups(results: Iterable[RunResult]) -> list[FailureGroup]:
                 detail=fastest.detail,
                 run_dir=fastest.run_dir,
                 host=fastest.host,
+                shrunk_dir=(shrunk or {}).get(signature),
             )
         )
     return sorted(groups, key=lambda group: (-group.count, group.first_seed))
@@ -115,7 +122,12 @@ def format_failures(groups: list[FailureGroup]) -> str:
             f"{group.fastest_seed:>8}  {group.fastest_seconds:>7.1f}  {group.outcome}: {what}"
         )
     for group in groups:
-        if group.run_dir is not None and group.outcome == "fail":
+        if group.shrunk_dir is not None:
+            lines.append(
+                f"shrunk {group.signature}: stress replay {group.shrunk_dir}/replay.json "
+                f"(the seed {group.fastest_seed} run shrunk; whole run: {group.run_dir})"
+            )
+        elif group.run_dir is not None and group.outcome == "fail":
             lines.append(f"replay {group.signature}: stress replay {group.run_dir}/replay.json")
         elif group.run_dir is not None:
             lines.append(f"kept {group.signature}: {group.run_dir} (check: stress verify)")
@@ -140,9 +152,14 @@ def plan_fingerprint(plan: SweepPlan) -> dict[str, Any]:
 
 
 def sweep_document(
-    plan: SweepPlan, results: list[RunResult], *, status: str, runs_per_min: float | None
+    plan: SweepPlan,
+    results: list[RunResult],
+    *,
+    status: str,
+    runs_per_min: float | None,
+    shrunk: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``sweep.json``: the plan, the totals and the failure groups."""
+    """``sweep.json``: the plan, the totals and the failure groups (with their shrunk runs)."""
     outcomes: dict[str, int] = {}
     for result in results:
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
@@ -157,7 +174,7 @@ def sweep_document(
         "failed": sum(result.failed for result in results),
         "outcomes": outcomes,
         "runs_per_min": runs_per_min,
-        "failures": [group.to_json() for group in failure_groups(results)],
+        "failures": [group.to_json() for group in failure_groups(results, shrunk)],
     }
 
 

@@ -6,7 +6,9 @@ with it, and a run killed as a whole leaves the worker as it was. The child lead
 session (so a new process group, without the sweep's terminal: a Ctrl-C reaches the sweep,
 which cancels its runs itself). Past its wall-clock timeout, or when the sweep is cancelled,
 the whole group is SIGKILLed: the run's worker processes and lock holders with it. A hang is a
-finding (outcome ``timeout``), never a stuck sweep.
+finding (outcome ``timeout``), never a stuck sweep. The group's leader is a guard
+(:mod:`stress.sweep.guard`) that SIGKILLs the group when this process dies, however it dies:
+a sweep killed with ``kill -9`` leaves no run behind to outlive its timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from stress.config import ENV_PREFIX
@@ -32,9 +35,15 @@ __all__ = ["POLL_S", "run_one"]
 POLL_S = 0.2
 
 
-def _command() -> list[str]:
-    # This interpreter's stress: on a cluster, the worker's own installation.
-    return [sys.executable, "-m", "stress", "run"]
+#: The guard script, run by path (it imports nothing of stress).
+_GUARD = Path(__file__).with_name("guard.py")
+
+
+def _command(watch_fd: int) -> list[str]:
+    # This interpreter's stress: on a cluster, the worker's own installation. The guard runs
+    # isolated (-I) and without site (-S): it needs the standard library only.
+    run = [sys.executable, "-m", "stress", "run"]
+    return [sys.executable, "-I", "-S", str(_GUARD), str(watch_fd), "--", *run]
 
 
 def _environment(spec: RunSpec) -> dict[str, str]:
@@ -46,26 +55,39 @@ def _environment(spec: RunSpec) -> dict[str, str]:
 
 def run_one(spec: RunSpec, cancelled: Callable[[], bool]) -> RunResult:
     """Run ``spec`` to its end, its timeout or a cancel; returns what the sweep records."""
+    started_at = time.time()
+    return replace(_run(spec, cancelled), started_at=round(started_at, 3))
+
+
+def _run(spec: RunSpec, cancelled: Callable[[], bool]) -> RunResult:
     if cancelled():
         return _result(spec, "cancelled", None, 0.0, None)
     # Left by an earlier attempt that was cut off (an interrupted sweep being resumed).
     _remove(spec)
     spec.run_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # Only this process holds the writing end (os.pipe's ends are not inherited): when it
+    # dies, the guard reads end-of-file and kills the run's group.
+    watch, held = os.pipe()
     with spec.log_path.open("wb") as log:
-        child = subprocess.Popen(
-            _command(),
-            env=_environment(spec),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            child = subprocess.Popen(
+                _command(watch),
+                env=_environment(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(watch,),
+            )
+        finally:
+            os.close(watch)
         try:
             ending = _wait(child, started + spec.timeout_s, cancelled)
         finally:
             if child.returncode is None:  # an exception here, or a kill: never leave the group
                 _kill_group(child)
+            os.close(held)
     seconds = time.monotonic() - started
     if ending == "timeout":
         detail = f"no exit within {spec.timeout_s:g} s; process group killed"
@@ -139,6 +161,7 @@ def _result(
         run_dir=str(spec.run_dir) if kept else None,
         host=socket.gethostname(),
         detail=detail,
+        overrides=dict(spec.overrides),
     )
 
 

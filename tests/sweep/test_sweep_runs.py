@@ -65,6 +65,8 @@ def test_a_sweep_of_20_short_seeds_on_a_local_cluster(tmp_path: Path, small_env:
     assert {line["outcome"] for line in lines} == {"pass"}
     assert len({line["config_digest"] for line in lines}) == 1  # one configuration, 20 seeds
     assert all(line["ops"] > 0 and line["stop_reason"] == "OpLimitReached" for line in lines)
+    assert len({line["worker"] for line in lines}) == 1  # the local cluster's one worker
+    assert all(line["started_at"] > 0 and line["overrides"] == {} for line in lines)
     assert list((tmp_path / "sweep" / "runs").iterdir()) == []  # passing folders deleted
     record = orjson.loads((tmp_path / "sweep" / "sweep.json").read_bytes())
     assert (record["status"], record["runs"], record["failed"]) == ("finished", 20, 0)
@@ -126,7 +128,9 @@ def _stop_the_first_run(stopped: list[psutil.Process]) -> None:
         for child in psutil.Process().children(recursive=True):
             try:
                 folder = Path(child.environ().get("STRESS_OUTPUT_DIR", "/nonexistent"))
-                if child.cmdline()[-2:] == ["stress", "run"] and (folder / "replay.json").exists():
+                # The run itself (python -m stress run), not its guard (guard.py ... stress run).
+                is_run = child.cmdline()[1:] == ["-m", "stress", "run"]
+                if is_run and (folder / "replay.json").exists():
                     stopped.extend([child, *child.children(recursive=True)])
                     child.send_signal(signal.SIGSTOP)
                     return
@@ -185,12 +189,22 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 def test_a_sweep_through_a_real_scheduler_and_two_workers(
     tmp_path: Path, small_env: None, dask_cluster: str
 ) -> None:
-    code, printed = _sweep_cli(tmp_path / "sweep", "--seeds", "4", "--scheduler", dask_cluster)
+    """Two runs in flight on two one-thread workers: the scheduler gives each worker one (it
+    places a task on the least busy worker), so both run runs, whatever the timing."""
+    from distributed import Client
+
+    with Client(dask_cluster, timeout="30s") as client:
+        workers = set(client.scheduler_info()["workers"])
+    assert len(workers) == 2
+    code, printed = _sweep_cli(tmp_path / "sweep", "--seeds", "6", "--scheduler", dask_cluster)
     assert code == 0, printed
     assert f"on {dask_cluster}" in printed
-    assert sorted(line["seed"] for line in _lines(tmp_path / "sweep")) == [0, 1, 2, 3]
+    lines = _lines(tmp_path / "sweep")
+    assert sorted(line["seed"] for line in lines) == list(range(6))
+    ran = {line["worker"] for line in lines}
+    assert ran == workers, f"runs per worker: {[line['worker'] for line in lines]}"
     record = orjson.loads((tmp_path / "sweep" / "sweep.json").read_bytes())
-    assert (record["scheduler"], record["runs"], record["failed"]) == (dask_cluster, 4, 0)
+    assert (record["scheduler"], record["runs"], record["failed"]) == (dask_cluster, 6, 0)
 
 
 def _runs_of(folder: Path) -> list[psutil.Process]:
@@ -225,3 +239,25 @@ def test_an_interrupted_sweep_keeps_its_results_and_resumes(tmp_path: Path) -> N
     seeds = [line["seed"] for line in _lines(folder)]
     assert sorted(seeds) == list(range(6))  # each seed once: the earlier ones were skipped
     assert seeds[: len(before)] == [line["seed"] for line in before]
+
+
+def test_a_sigkilled_sweep_takes_its_runs_with_it(tmp_path: Path) -> None:
+    """``kill -9`` of the sweep: no run it started outlives it (they would run to their timeout,
+    minutes here, if nothing watched the sweep's death)."""
+    folder = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "stress", "sweep", "--seeds", "2", "--per-run", "10m",
+            "--timeout", "20m", "--workers", "2", "--output-dir", str(folder)]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("STRESS_")}, **SMALL_ENV,
+           "STRESS_PROCESSES": "1"}  # each run: a coordinator, a forkserver and a worker
+    sweep = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        runs = folder / "runs"
+        _eventually(lambda: len(list(runs.glob("seed-*/replay.json"))) == 2, 90,
+                    "both runs start")
+        assert len(_runs_of(folder)) >= 4  # the runs' processes, before the kill
+        sweep.kill()
+        sweep.wait()
+        _eventually(lambda: _runs_of(folder) == [], 20, "every run process dies with the sweep")
+    finally:
+        for process in _runs_of(folder):  # never leave a run behind, whatever failed above
+            process.kill()
