@@ -33,18 +33,33 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_run_report(run_dir: Path, output: Path | None, out: TextIO) -> int:
     """Write the report of ``run_dir``; prints where, its size and the time it took."""
-    from stress.report.data import load_run
-    from stress.report.page import write_report
     from stress.report.plots import require_matplotlib
 
     require_matplotlib()  # before reading anything: the one line says what to install
     started = time.perf_counter()
-    data = load_run(run_dir)
-    target = output if output is not None else data.folder / REPORT_NAME
-    size = write_report(data, target)
+    target, size = _write_page(run_dir, output)
     took = time.perf_counter() - started
     print(f"report: {target} ({size / 1024:.0f} KB, {took:.1f} s)", file=out)
     return 0
+
+
+def _write_page(run_dir: Path, output: Path | None) -> tuple[Path, int]:
+    """The page's path and bytes: a soak folder gets the soak's view, any other run its own."""
+    from stress.report.soak_data import is_soak_folder
+
+    if is_soak_folder(run_dir):
+        from stress.report.soak import write_soak_report
+        from stress.report.soak_data import load_soak
+
+        soak = load_soak(run_dir)
+        target = output if output is not None else soak.run.folder / REPORT_NAME
+        return target, write_soak_report(soak, target)
+    from stress.report.data import load_run
+    from stress.report.page import write_report
+
+    data = load_run(run_dir)
+    target = output if output is not None else data.folder / REPORT_NAME
+    return target, write_report(data, target)
 
 
 def run_report_command(args: argparse.Namespace, out: TextIO) -> int:

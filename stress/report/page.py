@@ -7,16 +7,19 @@ run (op names, messages, paths) is escaped.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stress.report.data import RunData
+from stress.report.html import Section, document, write_page
+from stress.report.html import escape as _e
+from stress.report.html import figure as _figure
+from stress.report.html import pairs as _pairs
+from stress.report.html import table as _table
 from stress.report.plots import Plots, draw_plots
-from stress.version import __version__
 
-__all__ = ["PLOTS", "SECTIONS", "render_report", "write_report"]
+__all__ = ["PLOTS", "SECTIONS", "render_report", "run_sections", "write_report"]
 
 #: (id, title) of every section, in page order.
 SECTIONS = (
@@ -39,49 +42,6 @@ PLOTS = {
 }
 #: Most users listed (a big run's table would drown the page).
 _MAX_USERS = 200
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0;font-size:13px}
-th,td{border:1px solid #ddd;padding:2px 8px;text-align:right;vertical-align:top}
-th{background:#f4f4f4}td.l,th.l{text-align:left}
-.bad{color:#b00;font-weight:600}.ok{color:#070;font-weight:600}
-figure.plot{margin:.5em 0}figure.plot svg{max-width:100%;height:auto}
-nav a{margin-right:1em}code,pre{font:12px ui-monospace,monospace}
-pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap}
-.note{color:#666;font-size:12px}
-"""
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int | set[int] = 1) -> str:
-    """A table; the first ``left`` columns (or those numbered) are left-aligned text."""
-    texts = set(range(left)) if isinstance(left, int) else left
-
-    def cells(tag: str, row: Sequence[object]) -> str:
-        return "".join(
-            f"<{tag}{' class=l' if i in texts else ''}>{_e(v)}</{tag}>" for i, v in enumerate(row)
-        )
-
-    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
-    return f"<table><tr>{cells('th', head)}</tr>{body}</table>"
-
-
-def _pairs(mapping: dict[str, Any]) -> str:
-    return _table(["name", "value"], [(k, _compact(v)) for k, v in mapping.items()], left=2)
-
-
-def _compact(value: object) -> str:
-    if isinstance(value, dict | list):
-        import orjson
-
-        return orjson.dumps(value).decode()
-    return "" if value is None else str(value)
-
 
 _LATENCY_HEAD = ["count", "errors", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"]
 
@@ -232,13 +192,6 @@ def _config(summary: dict[str, Any]) -> str:
     )
 
 
-def _figure(name: str, svg: str, caption: str) -> str:
-    return (
-        f'<figure class="plot" data-plot="{name}">{svg}'
-        f"<figcaption class=note>{_e(caption)}</figcaption></figure>"
-    )
-
-
 _CAPTIONS = {
     "over-time": "Per interval of the HDR logs (hlog/latency/*.hlog). Shaded: backpressure "
     "(by cause); hatched: a lock fault's hold; dashed red: a worker killed.",
@@ -249,8 +202,8 @@ _CAPTIONS = {
 }
 
 
-def render_report(data: RunData, plots: Plots | None = None) -> str:
-    """The whole page as text."""
+def run_sections(data: RunData, plots: Plots | None = None) -> list[Section]:
+    """Every section of a run's page, in :data:`SECTIONS` order."""
     drawn = plots if plots is not None else draw_plots(data)
     svgs = {
         "over-time": drawn.throughput_latency,
@@ -267,24 +220,15 @@ def render_report(data: RunData, plots: Plots | None = None) -> str:
     }
     for section, plot in PLOTS.items():
         bodies[section] = _figure(plot, svgs[section], _CAPTIONS[section])
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(
-        f'<section id="{sid}"><h2>{_e(title)}</h2>{bodies[sid]}</section>'
-        for sid, title in SECTIONS
-    )
+    return [(sid, title, bodies[sid]) for sid, title in SECTIONS]
+
+
+def render_report(data: RunData, plots: Plots | None = None) -> str:
+    """The whole page as text."""
     title = f"stress run {data.summary.get('global_seed')}: {data.summary.get('stop_reason')}"
-    return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><nav>{nav}</nav>{sections}"
-        f"<p class=note>stress {_e(__version__)}</p></body></html>\n"
-    )
+    return document(title, run_sections(data, plots))
 
 
 def write_report(data: RunData, out: Path) -> int:
-    """Write the page to ``out`` (through a temporary file: never half-written); its bytes."""
-    text = render_report(data).encode("utf-8")
-    temp = out.with_name(f".{out.name}.tmp")
-    temp.write_bytes(text)
-    temp.replace(out)
-    return len(text)
+    """Write the page to ``out`` (never half-written); its bytes."""
+    return write_page(render_report(data), out)

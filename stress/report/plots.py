@@ -22,9 +22,13 @@ __all__ = [
     "Marks",
     "Plots",
     "ReportNeedsExtraError",
+    "draw_marks",
     "draw_plots",
+    "figure_rows",
+    "legend_of_marks",
     "marks_of",
     "require_matplotlib",
+    "svg_of",
 ]
 
 _INSTALL = "pip install 'stress[report]' (or: pip install matplotlib)"
@@ -89,7 +93,7 @@ def marks_of(summary: dict[str, Any]) -> Marks:
     return Marks(spans, kills, locks)
 
 
-def _mark(ax: Any, marks: Marks) -> None:
+def draw_marks(ax: Any, marks: Marks) -> None:
     for start, end, cause in marks.backpressure:
         ax.axvspan(start, end, color=_CAUSE_COLOURS.get(cause, "grey"), alpha=0.15, lw=0)
     for start, end, _ in marks.locks:
@@ -98,7 +102,7 @@ def _mark(ax: Any, marks: Marks) -> None:
         ax.axvline(at, color="#d62728", lw=1.2, ls="--")
 
 
-def _legend_of_marks(ax: Any, marks: Marks) -> None:
+def legend_of_marks(ax: Any, marks: Marks) -> None:
     """One legend naming the marks the plot carries (only those the run had)."""
     from matplotlib.patches import Patch
 
@@ -118,7 +122,7 @@ def _legend_of_marks(ax: Any, marks: Marks) -> None:
 
 
 @contextmanager
-def _figure(rows: int) -> Iterator[tuple[Any, list[Any]]]:
+def figure_rows(rows: int) -> Iterator[tuple[Any, list[Any]]]:
     plt = require_matplotlib()
     fig, axes = plt.subplots(
         rows, 1, figsize=(_WIDTH_IN, _ROW_IN * rows), sharex=True, squeeze=False
@@ -129,7 +133,7 @@ def _figure(rows: int) -> Iterator[tuple[Any, list[Any]]]:
         plt.close(fig)
 
 
-def _svg(fig: Any) -> str:
+def svg_of(fig: Any) -> str:
     """The figure as an inline ``<svg>`` element (no XML prolog, no DOCTYPE)."""
     fig.tight_layout()
     buffer = io.StringIO()
@@ -148,7 +152,7 @@ def _per_op(ax: Any, by_op: dict[str, Series], pick: Callable[[Series], list[flo
 def throughput_latency(data: RunData, marks: Marks) -> str:
     """Throughput and p99 latency per op over time."""
     by_op = data.series.get("latency", {})
-    with _figure(3) as (fig, (rate, p50, p99)):
+    with figure_rows(3) as (fig, (rate, p50, p99)):
         _per_op(rate, by_op, lambda s: s.ops_per_s)
         rate.set_ylabel("ops/s")
         _per_op(p50, by_op, lambda s: s.p50_ms)
@@ -158,16 +162,16 @@ def throughput_latency(data: RunData, marks: Marks) -> str:
         for ax in (p50, p99):
             ax.set_yscale("log")
         for ax in (rate, p50, p99):
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         p99.set_xlabel("seconds into the run")
-        return _svg(fig)
+        return svg_of(fig)
 
 
 def metrics_over_time(data: RunData, marks: Marks) -> str:
     """Service time, schedule lag and backpressure wait (p99 per op) over time."""
     names = [m for m in METRICS if m != "latency"]
-    with _figure(len(names)) as (fig, axes):
+    with figure_rows(len(names)) as (fig, axes):
         for ax, metric in zip(axes, names, strict=True):
             by_op = data.series.get(metric, {})
             label = metric
@@ -180,12 +184,12 @@ def metrics_over_time(data: RunData, marks: Marks) -> str:
                 ax.text(0.5, 0.5, _absent(metric), transform=ax.transAxes, ha="center", va="center")
             elif max(max(s.p99_ms) for s in by_op.values()) > 0:
                 ax.set_yscale("log")
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         axes[-1].set_xlabel("seconds into the run")
         end = data.summary["results"].get("actual_duration_secs", 0.0)
         axes[-1].set_xlim(0, max(end, 1.0))
-        return _svg(fig)
+        return svg_of(fig)
 
 
 def _absent(metric: str) -> str:
@@ -207,7 +211,7 @@ def resources(summary: dict[str, Any], marks: Marks) -> str:
     timeline = summary.get("resources", {}).get("timeline", [])
     limits = summary.get("backpressure", {}).get("limits", {})
     limit_of = {"rss_mb": "memory", "cpu_percent": "cpu", "wal_mb": "wal", "disk_mb": "disk"}
-    with _figure(len(_RESOURCES)) as (fig, axes):
+    with figure_rows(len(_RESOURCES)) as (fig, axes):
         times = [entry["t_s"] for entry in timeline]
         for ax, (key, label) in zip(axes, _RESOURCES, strict=True):
             values = [entry[key] for entry in timeline]
@@ -219,15 +223,15 @@ def resources(summary: dict[str, Any], marks: Marks) -> str:
                     ax.axhline(limit, color="grey", ls=":", lw=1, label="limit")
                 label = f"{label}\n(limit {limit:g})"
             ax.set_ylabel(label, fontsize=8)
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         axes[-1].set_xlabel("seconds into the run (from the monitor's start)")
-        return _svg(fig)
+        return svg_of(fig)
 
 
 def percentile_curves(curves: dict[str, list[CurvePoint]]) -> str:
     """HDR percentile distributions per op: latency (log) against 1/(1-p) (log)."""
-    with _figure(1) as (fig, (ax,)):
+    with figure_rows(1) as (fig, (ax,)):
         fig.set_size_inches(_WIDTH_IN, 4.0)
         top = 1.0
         for op, points in sorted(curves.items()):
@@ -244,7 +248,7 @@ def percentile_curves(curves: dict[str, list[CurvePoint]]) -> str:
         ax.set_ylabel("latency, ms")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        return _svg(fig)
+        return svg_of(fig)
 
 
 @dataclass(frozen=True)
