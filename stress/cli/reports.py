@@ -28,7 +28,9 @@ __all__ = [
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "run_dir", type=Path, help="a run folder (holds summary.json) or a sweep's (sweep.json)"
+        "run_dir",
+        type=Path,
+        help="a run folder (summary.json), a soak's (soak.json) or a sweep's (sweep.json)",
     )
     parser.add_argument(
         "-o", "--output", type=Path, help=f"the HTML file to write (default DIR/{REPORT_NAME})"
@@ -36,8 +38,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def write_run_report(run_dir: Path, output: Path | None, out: TextIO) -> int:
-    """Write the report of ``run_dir`` (a run's or a sweep's folder); prints where, its size
-    and the time it took."""
+    """Write the report of ``run_dir`` (a run's, a soak's or a sweep's folder); prints where,
+    its size and the time it took."""
     from stress.report.folders import write_view
     from stress.report.plots import require_matplotlib
 

@@ -25,6 +25,7 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
     own.add_argument(
         "--history", type=Path, help="NDJSON file: append this soak, compare with the last nights"
     )
+    own.add_argument("--report", action="store_true", help="write RUN_DIR/report.html at the end")
 
 
 def run_soak_command(args: argparse.Namespace, out: TextIO, interrupts: Interrupts) -> int:
@@ -47,4 +48,13 @@ def run_soak_command(args: argparse.Namespace, out: TextIO, interrupts: Interrup
     thresholds = load_thresholds(args.thresholds)
     settings = soak_settings(overrides_from_namespace(args))
     options = SoakOptions(epoch_s, thresholds, args.history)
-    return run_soak(settings, options, out, interrupts).exit_code
+    if args.report:
+        from stress.report.plots import require_matplotlib
+
+        require_matplotlib()  # refused before the soak, not after it
+    outcome = run_soak(settings, options, out, interrupts)
+    if args.report:
+        from stress.cli.reports import write_run_report
+
+        write_run_report(outcome.run_dir, None, out)
+    return outcome.exit_code

@@ -1,10 +1,10 @@
 """``stress report PATH``: which view a folder gets, and writing it.
 
-Each kind of folder has its own page: a sweep's (``sweep.json``) shows its runs, a run's
-(``summary.json``) shows the run. :data:`VIEWS` is looked at in order, the first kind that
-recognises the folder wins; a run's view comes last, since its ``summary.json`` check also
-takes a ``summary.json`` path. A soak's view is a new entry above the run's: a recogniser and
-a writer, nothing else changes.
+Each kind of folder has its own page: a sweep's (``sweep.json``) shows its runs, a soak's
+(``soak.json``) its epochs above its run's sections, a run's (``summary.json``) the run.
+:data:`VIEWS` is looked at in order, the first kind that recognises the folder wins; a run's
+view comes last, since its check also takes a ``summary.json`` path (a soak's folder holds one
+too). A new kind is a new entry above the run's: a recogniser and a writer.
 """
 
 from __future__ import annotations
@@ -45,6 +45,19 @@ def _is_sweep(path: Path) -> bool:
     return is_sweep_folder(path)
 
 
+def _is_soak(path: Path) -> bool:
+    from stress.report.soak_data import is_soak_folder
+
+    return is_soak_folder(path)
+
+
+def _write_soak(path: Path, out: Path) -> int:
+    from stress.report.soak import write_soak_report
+    from stress.report.soak_data import load_soak
+
+    return write_soak_report(load_soak(path), out)
+
+
 def _write_run(path: Path, out: Path) -> int:
     from stress.report.data import load_run
     from stress.report.page import write_report
@@ -54,7 +67,7 @@ def _write_run(path: Path, out: Path) -> int:
 
 VIEWS = (
     View("sweep", _is_sweep, _write_sweep, lambda path: path),
-    # A soak's view goes here: View("soak", is_soak_folder, write_soak, lambda path: path).
+    View("soak", _is_soak, _write_soak, lambda path: path),
     View("run", lambda path: True, _write_run, lambda p: p if p.is_dir() else p.parent),
 )
 

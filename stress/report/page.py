@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from stress.report.data import RunData
-from stress.report.html import CSS as _CSS
+from stress.report.html import Section, document, write_page
 from stress.report.html import escape as _e
+from stress.report.html import figure as _figure
 from stress.report.html import pairs as _pairs
 from stress.report.html import table as _table
-from stress.report.html import write_page
 from stress.report.plots import Plots, draw_plots
-from stress.version import __version__
 
-__all__ = ["PLOTS", "SECTIONS", "render_report", "write_report"]
+__all__ = ["PLOTS", "SECTIONS", "render_report", "run_sections", "write_report"]
 
 #: (id, title) of every section, in page order.
 SECTIONS = (
@@ -193,13 +192,6 @@ def _config(summary: dict[str, Any]) -> str:
     )
 
 
-def _figure(name: str, svg: str, caption: str) -> str:
-    return (
-        f'<figure class="plot" data-plot="{name}">{svg}'
-        f"<figcaption class=note>{_e(caption)}</figcaption></figure>"
-    )
-
-
 _CAPTIONS = {
     "over-time": "Per interval of the HDR logs (hlog/latency/*.hlog). Shaded: backpressure "
     "(by cause); hatched: a lock fault's hold; dashed red: a worker killed.",
@@ -210,8 +202,8 @@ _CAPTIONS = {
 }
 
 
-def render_report(data: RunData, plots: Plots | None = None) -> str:
-    """The whole page as text."""
+def run_sections(data: RunData, plots: Plots | None = None) -> list[Section]:
+    """Every section of a run's page, in :data:`SECTIONS` order."""
     drawn = plots if plots is not None else draw_plots(data)
     svgs = {
         "over-time": drawn.throughput_latency,
@@ -228,20 +220,15 @@ def render_report(data: RunData, plots: Plots | None = None) -> str:
     }
     for section, plot in PLOTS.items():
         bodies[section] = _figure(plot, svgs[section], _CAPTIONS[section])
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(
-        f'<section id="{sid}"><h2>{_e(title)}</h2>{bodies[sid]}</section>'
-        for sid, title in SECTIONS
-    )
+    return [(sid, title, bodies[sid]) for sid, title in SECTIONS]
+
+
+def render_report(data: RunData, plots: Plots | None = None) -> str:
+    """The whole page as text."""
     title = f"stress run {data.summary.get('global_seed')}: {data.summary.get('stop_reason')}"
-    return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><nav>{nav}</nav>{sections}"
-        f"<p class=note>stress {_e(__version__)}</p></body></html>\n"
-    )
+    return document(title, run_sections(data, plots))
 
 
 def write_report(data: RunData, out: Path) -> int:
-    """Write the page to ``out`` (through a temporary file: never half-written); its bytes."""
+    """Write the page to ``out`` (never half-written); its bytes."""
     return write_page(render_report(data), out)

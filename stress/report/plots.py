@@ -22,9 +22,11 @@ __all__ = [
     "Marks",
     "Plots",
     "ReportNeedsExtraError",
+    "draw_marks",
     "draw_plots",
     "figure_rows",
     "inline_svg",
+    "legend_of_marks",
     "marks_of",
     "require_matplotlib",
 ]
@@ -91,7 +93,7 @@ def marks_of(summary: dict[str, Any]) -> Marks:
     return Marks(spans, kills, locks)
 
 
-def _mark(ax: Any, marks: Marks) -> None:
+def draw_marks(ax: Any, marks: Marks) -> None:
     for start, end, cause in marks.backpressure:
         ax.axvspan(start, end, color=_CAUSE_COLOURS.get(cause, "grey"), alpha=0.15, lw=0)
     for start, end, _ in marks.locks:
@@ -100,7 +102,7 @@ def _mark(ax: Any, marks: Marks) -> None:
         ax.axvline(at, color="#d62728", lw=1.2, ls="--")
 
 
-def _legend_of_marks(ax: Any, marks: Marks) -> None:
+def legend_of_marks(ax: Any, marks: Marks) -> None:
     """One legend naming the marks the plot carries (only those the run had)."""
     from matplotlib.patches import Patch
 
@@ -121,7 +123,6 @@ def _legend_of_marks(ax: Any, marks: Marks) -> None:
 
 @contextmanager
 def figure_rows(rows: int) -> Iterator[tuple[Any, list[Any]]]:
-    """A figure of ``rows`` plots one above the other, sharing x; closed on leaving."""
     plt = require_matplotlib()
     fig, axes = plt.subplots(
         rows, 1, figsize=(_WIDTH_IN, _ROW_IN * rows), sharex=True, squeeze=False
@@ -161,8 +162,8 @@ def throughput_latency(data: RunData, marks: Marks) -> str:
         for ax in (p50, p99):
             ax.set_yscale("log")
         for ax in (rate, p50, p99):
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         p99.set_xlabel("seconds into the run")
         return inline_svg(fig)
 
@@ -183,8 +184,8 @@ def metrics_over_time(data: RunData, marks: Marks) -> str:
                 ax.text(0.5, 0.5, _absent(metric), transform=ax.transAxes, ha="center", va="center")
             elif max(max(s.p99_ms) for s in by_op.values()) > 0:
                 ax.set_yscale("log")
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         axes[-1].set_xlabel("seconds into the run")
         end = data.summary["results"].get("actual_duration_secs", 0.0)
         axes[-1].set_xlim(0, max(end, 1.0))
@@ -222,8 +223,8 @@ def resources(summary: dict[str, Any], marks: Marks) -> str:
                     ax.axhline(limit, color="grey", ls=":", lw=1, label="limit")
                 label = f"{label}\n(limit {limit:g})"
             ax.set_ylabel(label, fontsize=8)
-            _mark(ax, marks)
-            _legend_of_marks(ax, marks)
+            draw_marks(ax, marks)
+            legend_of_marks(ax, marks)
         axes[-1].set_xlabel("seconds into the run (from the monitor's start)")
         return inline_svg(fig)
 

@@ -103,8 +103,38 @@ class ResourceLog:
                 rss = f"{s.rss_mb:.3f}"
                 writer.writerow([f"{s.t_s:.2f}", s.label, s.pid, age, rss, s.open_files, s.threads])
 
+    @classmethod
+    def read_csv(cls, path: Path) -> ResourceLog:
+        """The samples :meth:`write_csv` wrote (no database places: the WAL is not re-read).
+
+        Raises ``ValueError`` (or ``KeyError`` for a missing column) on a malformed file.
+        """
+        log = cls(())
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                t_s, pid = float(row["t_s"]), int(row["pid"])
+                files, threads = int(row["open_files"]), int(row["threads"])
+                sample = ProcessSample(
+                    t_s, row["process"], pid, float(row["rss_mb"]), files, threads
+                )
+                log.samples.append(sample)
+                log.born.setdefault(pid, t_s - float(row["age_s"]))
+        return log
+
     def slopes(self, since_s: float, value: Callable[[ProcessSample], float]) -> dict[str, Slope]:
         """Per process label, the slope of ``value`` from ``since_s`` on, within lifetimes."""
+        found = {}
+        for label, lives in self.lifetimes(since_s, value).items():
+            fitted = pooled_slope(lives)
+            if fitted is not None:
+                found[label] = fitted
+        return found
+
+    def lifetimes(
+        self, since_s: float, value: Callable[[ProcessSample], float]
+    ) -> dict[str, list[list[tuple[float, float]]]]:
+        """Per process label with enough samples, the (s, value) points of each lifetime that
+        a slope is fitted on: from ``since_s`` on, past each process's warm-up."""
         segments: dict[str, dict[int, list[tuple[float, float]]]] = defaultdict(dict)
         for sample in self.samples:
             if sample.t_s < since_s or sample.t_s - self.born[sample.pid] < PROCESS_WARMUP_S:
@@ -113,9 +143,6 @@ class ResourceLog:
         found = {}
         for label, by_pid in sorted(segments.items()):
             lives = [points for points in by_pid.values() if len(points) >= SEGMENT_MIN_POINTS]
-            if sum(len(points) for points in lives) < SLOPE_MIN_POINTS:
-                continue
-            fitted = pooled_slope(lives)
-            if fitted is not None:
-                found[label] = fitted
+            if sum(len(points) for points in lives) >= SLOPE_MIN_POINTS:
+                found[label] = lives
         return found

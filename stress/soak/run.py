@@ -44,8 +44,10 @@ from stress.soak.thresholds import Thresholds
 from stress.soak.verdict import Measured, ThresholdResult, judge, measure
 
 __all__ = [
+    "SAMPLES_CSV",
     "SOAK_DEFAULTS",
     "SOAK_FORMAT_VERSION",
+    "SOAK_JSON",
     "SoakOptions",
     "SoakOutcome",
     "run_soak",
@@ -53,6 +55,9 @@ __all__ = [
 ]
 
 SOAK_FORMAT_VERSION = 1
+#: The soak's document and its process samples, in the run folder.
+SOAK_JSON = "soak.json"
+SAMPLES_CSV = Path("soak") / "samples.csv"
 #: The soak's own defaults (field -> value), where neither a variable nor a flag set one.
 SOAK_DEFAULTS: Mapping[str, str] = {
     "duration": "30m",
@@ -105,7 +110,7 @@ def run_soak(
     assert settings.seed is not None  # soak_settings fixes it
     observer = SoakObserver(options.epoch_s, options.thresholds, settings.seed)
     outcome = run_simulation(settings, out=out, interrupts=interrupts, observer=observer)
-    observer.resources.write_csv(outcome.run_dir / "soak" / "samples.csv")
+    observer.resources.write_csv(outcome.run_dir / SAMPLES_CSV)
     measured = measure(observer.epochs, observer.resources)
     soft = judge(options.thresholds, measured)
     replay = f"stress replay {outcome.run_dir / 'replay.json'}"
@@ -116,7 +121,7 @@ def run_soak(
     document["exit_code"] = code
     document["verdict"] = {0: "pass", 1: "fail", 130: "interrupted"}[code]
     document["signature"] = _signature(observer, soft, regressions, outcome.stop_reason)
-    write_json_atomic(outcome.run_dir / "soak.json", document)
+    write_json_atomic(outcome.run_dir / SOAK_JSON, document)
     write_junit(
         outcome.run_dir / "junit.xml",
         f"soak {outcome.run_dir.name}",

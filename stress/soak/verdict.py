@@ -17,9 +17,9 @@ from stress.soak.resources import ProcessSample, ResourceLog
 from stress.soak.slopes import Slope, slope
 from stress.soak.thresholds import Limit, Thresholds
 
-__all__ = ["Measured", "ThresholdResult", "judge", "measure"]
+__all__ = ["PROCESS_METRICS", "Measured", "ThresholdResult", "judge", "measure", "slopes_since_s"]
 
-_PROCESS_METRICS: dict[str, Callable[[ProcessSample], float]] = {
+PROCESS_METRICS: dict[str, Callable[[ProcessSample], float]] = {
     "rss_slope_mb_per_h": lambda s: s.rss_mb,
     "open_files_slope_per_h": lambda s: float(s.open_files),
     "threads_slope_per_h": lambda s: float(s.threads),
@@ -63,10 +63,10 @@ def measure(epochs: Sequence[EpochRecord], resources: ResourceLog) -> Measured:
     measured = list(epochs[1:])
     if len(measured) > 1 and _span(measured[-1]) < 0.5 * _span(epochs[0]):
         measured.pop()
-    since = epochs[0].end_s if len(epochs) > 1 else float("inf")
+    since = slopes_since_s([epoch.end_s for epoch in epochs])
     values: dict[str, float] = {}
     slopes: dict[str, dict[str, Slope]] = {}
-    for metric, read in _PROCESS_METRICS.items():
+    for metric, read in PROCESS_METRICS.items():
         found = resources.slopes(since, read)
         slopes[metric] = found
         if found:
@@ -95,6 +95,12 @@ def measure(epochs: Sequence[EpochRecord], resources: ResourceLog) -> Measured:
     if drop is not None:
         values["throughput_drop_pct"] = drop
     return Measured(values, slopes, len(measured))
+
+
+def slopes_since_s(epoch_ends_s: Sequence[float]) -> float:
+    """Where the per-process slopes start, s: the end of the first epoch (warm-up); with one
+    epoch or none, never (no slope)."""
+    return epoch_ends_s[0] if len(epoch_ends_s) > 1 else float("inf")
 
 
 def _span(epoch: EpochRecord) -> float:
