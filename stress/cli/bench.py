@@ -1,4 +1,4 @@
-"""``stress bench writers|overhead|monitor``: the benches' flags, checked into typed plans.
+"""``stress bench writers|overhead|monitor|rows``: the benches' flags, checked into typed plans.
 
 Each bench module takes a plan or plain values and returns figures; this module owns their
 flags, turns them into those (every bad value one :class:`ConfigError` naming the flag, exit
@@ -21,6 +21,7 @@ import orjson
 
 from stress.bench.monitor import MonitorPlan
 from stress.bench.overhead import OverheadPlan
+from stress.bench.rows import RowsPlan
 from stress.bench.writers import TABLES, BenchPlan
 from stress.cli.flags import choices_flag, counts_flag, number_flag, whole_flag
 from stress.errors import ConfigError
@@ -29,10 +30,12 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 __all__ = [
     "add_monitor_arguments",
     "add_overhead_arguments",
+    "add_rows_arguments",
     "add_writers_arguments",
     "plan_from_args",
     "run_monitor_command",
     "run_overhead_command",
+    "run_rows_command",
     "run_writers_command",
 ]
 
@@ -40,6 +43,7 @@ __all__ = [
 _DEFAULT = BenchPlan()
 _OVERHEAD = OverheadPlan()
 _MONITOR = MonitorPlan()
+_ROWS = RowsPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -218,4 +222,34 @@ def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
         print(orjson.dumps(asdict(result)).decode(), file=out)
     else:
         out.write(format_monitor(result))
+    return 0
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+
+def add_rows_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--rows", default=str(_ROWS.rows), help="rows per table, per way, per round")
+    add("--rounds", default=str(_ROWS.rounds), help="interleaved rounds (median and spread)")
+    add(
+        "--tables", default=_comma(_ROWS.tables), help="tables, a comma list (default: %(default)s)"
+    )
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_rows_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.bench.rows import format_rows, measure_rows
+    from stress.metadb import JSON_TABLES
+
+    plan = RowsPlan(
+        rows=whole_flag("--rows", args.rows, 1),
+        rounds=whole_flag("--rounds", args.rounds, 1),
+        tables=choices_flag("--tables", args.tables, JSON_TABLES),
+    )
+    document = measure_rows(plan)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_rows(document))
     return 0

@@ -201,6 +201,7 @@ def _add_bench(commands: _Commands) -> None:
     from stress.cli.bench import (
         add_monitor_arguments,
         add_overhead_arguments,
+        add_rows_arguments,
         add_writers_arguments,
     )
 
@@ -228,6 +229,13 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
     )
     add_monitor_arguments(monitor)
+    rows = _command(
+        kinds,
+        "rows",
+        help_text="rows drawn one at a time vs a batch drawn in bulk, rows/s",
+        epilog="example:\n  stress bench rows --rows 20000 --rounds 5",
+    )
+    add_rows_arguments(rows)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -309,12 +317,19 @@ def _cmd_settings(out: TextIO) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.cli.bench import run_monitor_command, run_overhead_command, run_writers_command
+    from stress.cli.bench import (
+        run_monitor_command,
+        run_overhead_command,
+        run_rows_command,
+        run_writers_command,
+    )
 
     if args.bench == "writers":
         return run_writers_command(args, out)
     if args.bench == "monitor":
         return run_monitor_command(args, out)
+    if args.bench == "rows":
+        return run_rows_command(args, out)
     return run_overhead_command(args, out)
 
 
