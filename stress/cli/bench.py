@@ -1,4 +1,4 @@
-"""``stress bench writers|overhead|monitor|rows``: the benches' flags, checked into typed plans.
+"""``stress bench writers|overhead|monitor|rows|opcodes``: flags checked into typed plans.
 
 Each bench module takes a plan or plain values and returns figures; this module owns their
 flags, turns them into those (every bad value one :class:`ConfigError` naming the flag, exit
@@ -20,6 +20,7 @@ from typing import TextIO
 import orjson
 
 from stress.bench.monitor import MonitorPlan
+from stress.bench.opcodes import OpcodesPlan
 from stress.bench.overhead import OverheadPlan
 from stress.bench.rows import RowsPlan
 from stress.bench.writers import TABLES, BenchPlan
@@ -29,11 +30,13 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 
 __all__ = [
     "add_monitor_arguments",
+    "add_opcodes_arguments",
     "add_overhead_arguments",
     "add_rows_arguments",
     "add_writers_arguments",
     "plan_from_args",
     "run_monitor_command",
+    "run_opcodes_command",
     "run_overhead_command",
     "run_rows_command",
     "run_writers_command",
@@ -44,6 +47,7 @@ _DEFAULT = BenchPlan()
 _OVERHEAD = OverheadPlan()
 _MONITOR = MonitorPlan()
 _ROWS = RowsPlan()
+_OPCODES = OpcodesPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -252,4 +256,34 @@ def run_rows_command(args: argparse.Namespace, out: TextIO) -> int:
         print(orjson.dumps(document).decode(), file=out)
     else:
         out.write(format_rows(document))
+    return 0
+
+
+# -- opcodes -------------------------------------------------------------------------------
+
+
+def add_opcodes_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--ops", default=str(_OPCODES.ops), help="single inserts run under the tracer")
+    add("--connection", choices=CONNECTION_MODES, default=_OVERHEAD.connection)
+    add("--ids", choices=ID_STRATEGIES, default=_OVERHEAD.ids)
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_opcodes_command(args: argparse.Namespace, out: TextIO) -> int:
+    import tempfile
+
+    from stress.bench.opcodes import count_opcodes, format_opcodes
+    from stress.bench.overhead import bench_profile
+    from stress.metadb import StoreOptions
+
+    plan = OpcodesPlan(ops=whole_flag("--ops", args.ops, 10))
+    options = StoreOptions(connection=args.connection, ids=args.ids)
+    with tempfile.TemporaryDirectory(prefix="stress-opcodes-") as tmp:
+        profile = bench_profile(Path(tmp))
+    document = count_opcodes(plan, profile, options)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_opcodes(document))
     return 0

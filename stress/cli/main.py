@@ -200,6 +200,7 @@ def _add_profiles(commands: _Commands) -> None:
 def _add_bench(commands: _Commands) -> None:
     from stress.cli.bench import (
         add_monitor_arguments,
+        add_opcodes_arguments,
         add_overhead_arguments,
         add_rows_arguments,
         add_writers_arguments,
@@ -236,6 +237,13 @@ def _add_bench(commands: _Commands) -> None:
         epilog="example:\n  stress bench rows --rows 20000 --rounds 5",
     )
     add_rows_arguments(rows)
+    opcodes = _command(
+        kinds,
+        "opcodes",
+        help_text="Python bytecodes per single insert, by part (deterministic, load-proof)",
+        epilog="example:\n  stress bench opcodes --ops 1000 --json",
+    )
+    add_opcodes_arguments(opcodes)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -319,6 +327,7 @@ def _cmd_settings(out: TextIO) -> int:
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from stress.cli.bench import (
         run_monitor_command,
+        run_opcodes_command,
         run_overhead_command,
         run_rows_command,
         run_writers_command,
@@ -330,6 +339,8 @@ def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         return run_monitor_command(args, out)
     if args.bench == "rows":
         return run_rows_command(args, out)
+    if args.bench == "opcodes":
+        return run_opcodes_command(args, out)
     return run_overhead_command(args, out)
 
 
