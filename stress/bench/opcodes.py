@@ -16,6 +16,7 @@ about 46,000 instructions per op against 250,000 for drawing the row and storing
 
 from __future__ import annotations
 
+import gc
 import sys
 import tempfile
 import threading
@@ -127,11 +128,17 @@ def count_opcodes(plan: OpcodesPlan, profile: Profile, options: StoreOptions) ->
             with (folder / "user-0.digests").open("wb") as sink:
                 runner = _runner(folder, sink, ops, plan.seed, profile, options)
                 if traced:
+                    # Garbage left by earlier work would run its finalizers' bytecodes
+                    # inside whatever part the collector interrupts: collected first, and
+                    # no collection while counting (the count is of this loop alone).
+                    gc.collect()
+                    gc.disable()
                     sys.settrace(tracer)
                 try:
                     result = runner.run()
                 finally:
                     sys.settrace(None)
+                    gc.enable()
             if result.harness_error is not None:
                 raise RuntimeError(f"the {name} user failed: {result.harness_error}")
     per_op = {part: round(tracer.counts[part] / plan.ops, 1) for part in OPCODE_PARTS}
