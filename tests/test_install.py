@@ -106,7 +106,11 @@ def test_a_wheel_installed_outside_the_checkout_runs_with_its_built_in_profiles(
     assert installed["profiles"] == {
         p.name: p.read_text(encoding="utf-8") for p in (ROOT / "profiles").glob("*.toml")
     }
-    assert set(installed["schemas"]) == {"replay.schema.json", "summary.schema.json"}
+    assert set(installed["schemas"]) == {
+        "replay.schema.json",
+        "soak.schema.json",
+        "summary.schema.json",
+    }
 
     listed = _run([str(bin_dir / "stress"), "profiles"], elsewhere, env)
     assert [line.split()[0] for line in listed.splitlines()] == ["inserter", "mixed", "query"]

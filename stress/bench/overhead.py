@@ -34,11 +34,12 @@ from stress.config import settings_from_dict
 from stress.metadb import ConnectionMode, IdStrategy, MetaDb, StoreOptions
 from stress.plan.draws import Draws, user_seed_sequence
 from stress.plan.payloads import row_factory
-from stress.plan.profiles import load_profile
+from stress.plan.profiles import Profile, load_profile
 
 __all__ = [
     "OverheadPlan",
     "OverheadRound",
+    "bench_profile",
     "format_overhead",
     "measure_memory",
     "measure_plan",
@@ -127,6 +128,12 @@ def _profiles(folder: Path) -> Path:
     return profiles
 
 
+def bench_profile(folder: Path) -> Profile:
+    """The benches' profile (single inserts into one table, no think time), written into
+    ``folder`` and loaded from there."""
+    return load_profile(_profiles(folder), "bench")
+
+
 def _run(folder: Path, plan: OverheadPlan, name: str, ops: int) -> tuple[float, float, Path]:
     """One run of ``ops`` ops: its ops/s, the CPU seconds of this process over the call, and
     its run folder."""
@@ -188,7 +195,7 @@ def _parts(
     folder: Path, plan: OverheadPlan, simulated: _Timing, oracle_us: float
 ) -> dict[str, float]:
     options = StoreOptions(connection=plan.connection, ids=plan.ids)
-    profile = load_profile(_profiles(folder), "bench")
+    profile = bench_profile(folder)
     seconds = measure_parts(folder, profile, plan.ops, options, plan.seed)
     micros = {part: seconds[part] / plan.ops * 1e6 for part in PARTS}
     micros["loop"] = seconds["user"] / plan.ops * 1e6 - micros["stats"] - micros["digest"]

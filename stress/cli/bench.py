@@ -1,4 +1,4 @@
-"""``stress bench writers|overhead|monitor``: the benches' flags, checked into typed plans.
+"""``stress bench writers|overhead|monitor|rows|opcodes``: flags checked into typed plans.
 
 Each bench module takes a plan or plain values and returns figures; this module owns their
 flags, turns them into those (every bad value one :class:`ConfigError` naming the flag, exit
@@ -20,7 +20,9 @@ from typing import TextIO
 import orjson
 
 from stress.bench.monitor import MonitorPlan
+from stress.bench.opcodes import OpcodesPlan
 from stress.bench.overhead import OverheadPlan
+from stress.bench.rows import RowsPlan
 from stress.bench.store import StoreBenchPlan
 from stress.bench.sweep import SweepBenchPlan
 from stress.bench.writers import TABLES, BenchPlan
@@ -31,13 +33,17 @@ from stress.metadb import CONNECTION_MODES, ENGINES, ID_STRATEGIES, engine_versi
 
 __all__ = [
     "add_monitor_arguments",
+    "add_opcodes_arguments",
     "add_overhead_arguments",
+    "add_rows_arguments",
     "add_store_arguments",
     "add_sweep_bench_arguments",
     "add_writers_arguments",
     "plan_from_args",
     "run_monitor_command",
+    "run_opcodes_command",
     "run_overhead_command",
+    "run_rows_command",
     "run_store_command",
     "run_sweep_bench_command",
     "run_writers_command",
@@ -49,6 +55,8 @@ _OVERHEAD = OverheadPlan()
 _MONITOR = MonitorPlan()
 _SWEEP = SweepBenchPlan()
 _STORE = StoreBenchPlan()
+_ROWS = RowsPlan()
+_OPCODES = OpcodesPlan()
 
 
 def _comma(values: tuple[object, ...]) -> str:
@@ -319,4 +327,64 @@ def run_store_command(args: argparse.Namespace, out: TextIO) -> int:
         print(orjson.dumps(document).decode(), file=out)
     else:
         out.write(format_store(document))
+    return 0
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+
+def add_rows_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--rows", default=str(_ROWS.rows), help="rows per table, per way, per round")
+    add("--rounds", default=str(_ROWS.rounds), help="interleaved rounds (median and spread)")
+    add(
+        "--tables", default=_comma(_ROWS.tables), help="tables, a comma list (default: %(default)s)"
+    )
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_rows_command(args: argparse.Namespace, out: TextIO) -> int:
+    from stress.bench.rows import format_rows, measure_rows
+    from stress.metadb import JSON_TABLES
+
+    plan = RowsPlan(
+        rows=whole_flag("--rows", args.rows, 1),
+        rounds=whole_flag("--rounds", args.rounds, 1),
+        tables=choices_flag("--tables", args.tables, JSON_TABLES),
+    )
+    document = measure_rows(plan)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_rows(document))
+    return 0
+
+
+# -- opcodes -------------------------------------------------------------------------------
+
+
+def add_opcodes_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--ops", default=str(_OPCODES.ops), help="single inserts run under the tracer")
+    add("--connection", choices=CONNECTION_MODES, default=_OVERHEAD.connection)
+    add("--ids", choices=ID_STRATEGIES, default=_OVERHEAD.ids)
+    add("--json", action="store_true", help="print one JSON object")
+
+
+def run_opcodes_command(args: argparse.Namespace, out: TextIO) -> int:
+    import tempfile
+
+    from stress.bench.opcodes import count_opcodes, format_opcodes
+    from stress.bench.overhead import bench_profile
+    from stress.metadb import StoreOptions
+
+    plan = OpcodesPlan(ops=whole_flag("--ops", args.ops, 10))
+    options = StoreOptions(connection=args.connection, ids=args.ids)
+    with tempfile.TemporaryDirectory(prefix="stress-opcodes-") as tmp:
+        profile = bench_profile(Path(tmp))
+    document = count_opcodes(plan, profile, options)
+    if args.json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(format_opcodes(document))
     return 0

@@ -8,9 +8,11 @@ never calls ``sys.exit``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
@@ -230,87 +232,97 @@ def _add_profiles(commands: _Commands) -> None:
     profiles.add_argument("--profile-dir", type=Path, help="folder of *.toml profiles")
 
 
-def _add_bench(commands: _Commands) -> None:
-    from stress.cli.bench import (
-        add_monitor_arguments,
-        add_overhead_arguments,
-        add_store_arguments,
-        add_sweep_bench_arguments,
-        add_writers_arguments,
-    )
+@dataclass(frozen=True)
+class _Bench:
+    """One ``stress bench`` kind: its flags and its command, in ``module``."""
 
+    name: str
+    help_text: str
+    example: str
+    module: str = "stress.cli.bench"
+    #: The module's names are ``add_<stem>_arguments`` and ``run_<stem>_command``.
+    stem: str = ""
+
+    def adder(self) -> Callable[[argparse.ArgumentParser], None]:
+        module = importlib.import_module(self.module)
+        found: Callable[[argparse.ArgumentParser], None] = getattr(
+            module, f"add_{self.stem or self.name}_arguments"
+        )
+        return found
+
+    def runner(self) -> Callable[[argparse.Namespace, TextIO], int]:
+        module = importlib.import_module(self.module)
+        found: Callable[[argparse.Namespace, TextIO], int] = getattr(
+            module, f"run_{self.stem or self.name}_command"
+        )
+        return found
+
+
+#: Every ``stress bench`` kind, in the order ``stress bench --help`` lists them.
+_BENCHES = (
+    _Bench(
+        "writers",
+        "concurrent writer processes against one meta.db, per strategy",
+        "stress bench writers --writers 1,8,32 --connection per-op,long-lived --ids row,block",
+    ),
+    _Bench(
+        "overhead",
+        "the simulator's cost over a plain loop on the store API",
+        "stress bench overhead --ops 20000 --json",
+    ),
+    _Bench(
+        "monitor",
+        "the resource monitor's own cost with 16 worker processes",
+        "stress bench monitor --processes 16 --duration 10 --json",
+    ),
+    _Bench(
+        "store",
+        "the store's write paths against a raw sqlite3 loop on the same rows",
+        "stress bench store --rounds 5 --processes 32",
+    ),
+    _Bench(
+        "sweep",
+        "stress sweep's own overhead against xargs -P starting the same runs",
+        "stress bench sweep --seeds 40 --per-run 5 --workers 2 --rounds 2",
+        stem="sweep_bench",
+    ),
+    _Bench(
+        "load",
+        "the original's load profile: paced writers, then paced analytics readers",
+        "stress bench load --engine sqlite,turso --mode threads --json",
+        "stress.cli.benchload",
+    ),
+    _Bench(
+        "reads",
+        "the original's reads under write load: two queries while 8 writers write",
+        "stress bench reads --engine sqlite,turso --seconds 20 --json",
+        "stress.cli.benchreads",
+    ),
+    _Bench(
+        "open",
+        "the original's cold first writes and warm open-writes",
+        "stress bench open --engine sqlite,turso --iterations 30",
+        "stress.cli.benchopen",
+    ),
+    _Bench(
+        "rows",
+        "rows drawn one at a time vs a batch drawn in bulk, rows/s",
+        "stress bench rows --rows 20000 --rounds 5",
+    ),
+    _Bench(
+        "opcodes",
+        "Python bytecodes per single insert, by part (deterministic, load-proof)",
+        "stress bench opcodes --ops 1000 --json",
+    ),
+)
+
+
+def _add_bench(commands: _Commands) -> None:
     bench = commands.add_parser("bench", help=_BENCH_HELP)
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    writers = _command(
-        kinds,
-        "writers",
-        help_text="concurrent writer processes against one meta.db, per strategy",
-        epilog="example:\n  stress bench writers --writers 1,8,32 "
-        "--connection per-op,long-lived --ids row,block",
-    )
-    add_writers_arguments(writers)
-    overhead = _command(
-        kinds,
-        "overhead",
-        help_text="the simulator's cost over a plain loop on the store API",
-        epilog="example:\n  stress bench overhead --ops 20000 --json",
-    )
-    add_overhead_arguments(overhead)
-    monitor = _command(
-        kinds,
-        "monitor",
-        help_text="the resource monitor's own cost with 16 worker processes",
-        epilog="example:\n  stress bench monitor --processes 16 --duration 10 --json",
-    )
-    add_monitor_arguments(monitor)
-    store = _command(
-        kinds,
-        "store",
-        help_text="the store's write paths against a raw sqlite3 loop on the same rows",
-        epilog="example:\n  stress bench store --rounds 5 --processes 32",
-    )
-    add_store_arguments(store)
-    sweep = _command(
-        kinds,
-        "sweep",
-        help_text="stress sweep's own overhead against xargs -P starting the same runs",
-        epilog="example:\n  stress bench sweep --seeds 40 --per-run 5 --workers 2 --rounds 2",
-    )
-    add_sweep_bench_arguments(sweep)
-    _add_original_benches(kinds)
-
-
-def _add_original_benches(kinds: _Commands) -> None:
-    from stress.cli.benchload import add_load_arguments
-
-    load = _command(
-        kinds,
-        "load",
-        help_text="the original's load profile: paced writers, then paced analytics readers",
-        epilog="example:\n  stress bench load --engine sqlite,turso --mode threads --json",
-    )
-    add_load_arguments(load)
-    _add_reads_and_open(kinds)
-
-
-def _add_reads_and_open(kinds: _Commands) -> None:
-    from stress.cli.benchopen import add_open_arguments
-    from stress.cli.benchreads import add_reads_arguments
-
-    reads = _command(
-        kinds,
-        "reads",
-        help_text="the original's reads under write load: two queries while 8 writers write",
-        epilog="example:\n  stress bench reads --engine sqlite,turso --seconds 20 --json",
-    )
-    add_reads_arguments(reads)
-    opens = _command(
-        kinds,
-        "open",
-        help_text="the original's cold first writes and warm open-writes",
-        epilog="example:\n  stress bench open --engine sqlite,turso --iterations 30",
-    )
-    add_open_arguments(opens)
+    for kind in _BENCHES:
+        parser = _command(kinds, kind.name, kind.help_text, f"example:\n  {kind.example}")
+        kind.adder()(parser)
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -405,35 +417,8 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
-    from stress.cli.bench import (
-        run_monitor_command,
-        run_overhead_command,
-        run_store_command,
-        run_sweep_bench_command,
-        run_writers_command,
-    )
-
-    if args.bench == "sweep":
-        return run_sweep_bench_command(args, out)
-    if args.bench == "writers":
-        return run_writers_command(args, out)
-    if args.bench == "monitor":
-        return run_monitor_command(args, out)
-    if args.bench == "store":
-        return run_store_command(args, out)
-    if args.bench == "load":
-        from stress.cli.benchload import run_load_command
-
-        return run_load_command(args, out)
-    if args.bench == "reads":
-        from stress.cli.benchreads import run_reads_command
-
-        return run_reads_command(args, out)
-    if args.bench == "open":
-        from stress.cli.benchopen import run_open_command
-
-        return run_open_command(args, out)
-    return run_overhead_command(args, out)
+    kind = next(kind for kind in _BENCHES if kind.name == args.bench)
+    return kind.runner()(args, out)
 
 
 class StressUsage(StressError, ValueError):

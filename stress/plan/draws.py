@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,11 +83,13 @@ def fault_seed_sequence(global_seed: int, kind: FaultKind, index: int) -> np.ran
 class Draws:
     """Uniform-based draws from one generator; every method consumes a fixed count."""
 
-    __slots__ = ("_buffer", "_generator", "_next", "consumed")
+    __slots__ = ("_array", "_buffer", "_generator", "_next", "consumed")
 
     def __init__(self, seed: np.random.SeedSequence) -> None:
         self._generator = np.random.Generator(np.random.PCG64(seed))
         self._buffer: list[float] = []
+        #: The buffer as an array (same values), which bulk draws read without converting.
+        self._array: np.ndarray[Any, np.dtype[np.float64]] = np.empty(0)
         self._next = 0
         #: Uniforms consumed so far (part of the plan's digest: a drift shows at once).
         self.consumed = 0
@@ -106,7 +109,8 @@ class Draws:
         bits = np.random.PCG64(seed)
         bits.advance(_BLOCK * (consumed // _BLOCK))
         draws._generator = np.random.Generator(bits)
-        draws._buffer = draws._generator.random(_BLOCK).tolist()
+        draws._array = draws._generator.random(_BLOCK)
+        draws._buffer = draws._array.tolist()
         draws._next = consumed % _BLOCK
         draws.consumed = consumed
         return draws
@@ -114,12 +118,36 @@ class Draws:
     def uniform(self) -> float:
         """One value in [0, 1)."""
         if self._next == len(self._buffer):
-            self._buffer = self._generator.random(_BLOCK).tolist()
+            self._array = self._generator.random(_BLOCK)
+            self._buffer = self._array.tolist()
             self._next = 0
         value = self._buffer[self._next]
         self._next += 1
         self.consumed += 1
         return value
+
+    def upcoming(self, count: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The next ``count`` uniforms, without consuming them.
+
+        The values :meth:`uniform` would return next, in order: the stream is read in whole
+        blocks as ever (so :meth:`resumed` still finds every position), only more of them are
+        held at once. A bulk draw reads what it needs here, then :meth:`skip` s that many.
+        """
+        held = len(self._buffer) - self._next
+        if held < count:
+            blocks = -(-(count - held) // _BLOCK)
+            fresh = self._generator.random(blocks * _BLOCK)
+            self._array = np.concatenate((self._array[self._next :], fresh))
+            self._buffer = self._buffer[self._next :] + fresh.tolist()
+            self._next = 0
+        return self._array[self._next : self._next + count]
+
+    def skip(self, count: int) -> None:
+        """Consume ``count`` uniforms already seen through :meth:`upcoming`."""
+        if self._next + count > len(self._buffer):
+            raise ValueError(f"skip({count}) past the {len(self._buffer) - self._next} held")
+        self._next += count
+        self.consumed += count
 
     def integer(self, low: int, high: int) -> int:
         """An integer in [low, high] (both ends included); one uniform."""

@@ -10,123 +10,92 @@ pure function of the stream's position and never of time or shared state.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
+import numpy as np
 
 from stress.metadb import RECORD_MODELS
+from stress.plan.columns import (
+    EPOCH,
+    WORDS,
+    Chance,
+    Choice,
+    Column,
+    Count,
+    DetailJson,
+    Duration,
+    ExitCode,
+    Hex,
+    Integer,
+    Optional,
+    SessionId,
+    Skewed,
+    Text,
+    Timestamp,
+)
 from stress.plan.draws import Draws
 
-__all__ = ["EPOCH", "RowFactory", "row_factory"]
-
-#: Timestamps are virtual: a wall-clock time would make every replay's rows differ.
-EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
-_SPAN_S = 30 * 24 * 3600
+__all__ = ["EPOCH", "WORDS", "RowFactory", "row_factory"]
 
 AGENTS = tuple(f"agent-{name}" for name in ("ada", "bob", "cy", "dee", "eve", "fin", "gus", "hal"))
 SOURCES = ("cli", "watchdog", "channel", "clone", "harvester", "mcp", "iroh", "cron")
 TOOLS = ("read_file", "write_file", "bash", "search", "git_status", "run_tests", "fetch", "edit")
 RUNTIMES = ("claude", "codex", "gemini", "local")
 MODELS = ("opus", "sonnet", "haiku", "gpt-5", "o4-mini")
-WORDS = ("deploy", "retry", "merge", "green", "flaky", "lock", "spool", "tick", "ok", "ack")
 
-Field = Callable[[Draws], Any]
-
-
-def _timestamp(draws: Draws) -> str:
-    offset = draws.uniform() * _SPAN_S
-    return (EPOCH - timedelta(seconds=offset)).isoformat(timespec="milliseconds")
-
-
-def _choice(values: tuple[Any, ...]) -> Field:
-    return lambda draws: values[draws.integer(0, len(values) - 1)]
-
-
-def _skewed_choice(values: tuple[str, ...]) -> Field:
-    return lambda draws: values[draws.skewed(len(values))]
-
-
-def _text(draws: Draws) -> str:
-    count = draws.integer(2, 12)
-    start = draws.integer(0, len(WORDS) - 1)
-    return " ".join(WORDS[(start + i * 7) % len(WORDS)] for i in range(count))
-
-
-def _detail_json(draws: Draws) -> str:
-    return orjson.dumps({"attempt": draws.integer(1, 4), "note": _text(draws)}).decode()
-
-
-def _count(median: float) -> Field:
-    return lambda draws: int(draws.lognormal(median, 1.0))
-
-
-def _duration_ms(draws: Draws) -> float:
-    return round(draws.lognormal(40.0, 1.2), 3)
-
-
-def _session_id(draws: Draws) -> str:
-    return f"sess-{draws.skewed(len(AGENTS))}-{draws.integer(1, 400)}"
-
-
-def _sha(draws: Draws) -> str:
-    return draws.hex_digits(40)
-
-
-_BY_NAME: dict[str, Field] = {
-    "agent": _skewed_choice(AGENTS),
-    "from_agent": _skewed_choice(AGENTS),
-    "to_agent": _skewed_choice(AGENTS),
-    "source": _skewed_choice(SOURCES),
-    "tool": _skewed_choice(TOOLS),
-    "runtime": _skewed_choice(RUNTIMES),
-    "model": _skewed_choice(MODELS),
-    "session_id": _session_id,
-    "input_tokens": _count(1800.0),
-    "output_tokens": _count(400.0),
-    "cached_input_tokens": _count(900.0),
-    "cost_usd_micros": _count(12_000.0),
-    "duration_ms": _duration_ms,
-    "exit_code": lambda draws: 0 if draws.chance(0.93) else draws.integer(1, 2),
-    "session_num": lambda draws: draws.integer(1, 400),
-    "conflicts": lambda draws: draws.skewed(5),
-    "peer_id_hash": lambda draws: draws.hex_digits(16),
-    "from_sha": _sha,
-    "to_sha": _sha,
-    "commit_sha": _sha,
-    "error_class": _choice(("io", "parse", "timeout", "auth", "network", "weird")),
-    "success": lambda draws: draws.chance(0.95),
-    "timeout_race": lambda draws: draws.chance(0.01),
+_SHA = Hex(40)
+_BY_NAME: dict[str, Column] = {
+    "agent": Skewed(AGENTS),
+    "from_agent": Skewed(AGENTS),
+    "to_agent": Skewed(AGENTS),
+    "source": Skewed(SOURCES),
+    "tool": Skewed(TOOLS),
+    "runtime": Skewed(RUNTIMES),
+    "model": Skewed(MODELS),
+    "session_id": SessionId(),
+    "input_tokens": Count(1800.0),
+    "output_tokens": Count(400.0),
+    "cached_input_tokens": Count(900.0),
+    "cost_usd_micros": Count(12_000.0),
+    "duration_ms": Duration(),
+    "exit_code": ExitCode(),
+    "session_num": Integer(1, 400),
+    "conflicts": Skewed(range(5)),
+    "peer_id_hash": Hex(16),
+    "from_sha": _SHA,
+    "to_sha": _SHA,
+    "commit_sha": _SHA,
+    "error_class": Choice(("io", "parse", "timeout", "auth", "network", "weird")),
+    "success": Chance(0.95),
+    "timeout_race": Chance(0.01),
 }
 
 
-def _field_for(name: str, annotation: Any) -> Field:
+def _field_for(name: str, annotation: Any) -> Column:
     if name in _BY_NAME:
         return _BY_NAME[name]
     if name.startswith("ts_utc"):
-        return _timestamp
+        return Timestamp()
     if name.endswith("_json"):
-        return _detail_json
+        return DetailJson()
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is typing.Literal:
-        return _choice(args)
+        return Choice(args)
     if type(None) in args:  # optional: present most of the time
-        inner = _field_for(name, next(a for a in args if a is not type(None)))
-        return lambda draws: inner(draws) if draws.chance(0.8) else None
+        return Optional(_field_for(name, next(a for a in args if a is not type(None))))
     if annotation is bool:
-        return lambda draws: draws.chance(0.5)
+        return Chance(0.5)
     if annotation is int:
-        return lambda draws: draws.integer(0, 1000)
+        return Integer(0, 1000)
     if annotation is float:
-        return _duration_ms
-    return _text
+        return Duration()
+    return Text()
 
 
 class RowFactory:
     """Builds rows of one table: one field generator per model field, in declared order."""
 
-    __slots__ = ("_fields", "table")
+    __slots__ = ("_columns", "_fields", "_layout", "_names", "table")
 
     def __init__(self, table: str) -> None:
         self.table = table
@@ -134,9 +103,96 @@ class RowFactory:
         self._fields = tuple(
             (name, _field_for(name, info.annotation)) for name, info in model.model_fields.items()
         )
+        self._names = tuple(name for name, _ in self._fields)
+        self._columns = tuple(column for _, column in self._fields)
+        self._layout = RowLayout(self._columns)
 
     def make(self, draws: Draws) -> dict[str, Any]:
-        return {name: generate(draws) for name, generate in self._fields}
+        return {name: column.draw(draws) for name, column in self._fields}
+
+    def make_many(self, draws: Draws, count: int) -> list[dict[str, Any]]:
+        """``count`` rows drawn a column at a time: the same rows as ``count`` calls of
+        :meth:`make`, at several times the speed."""
+        if count <= 0:
+            return []
+        held = draws.upcoming(count * self._layout.width)
+        starts, used = self._layout.starts(held, count)
+        values = [
+            column.column(held[starts[:, field, None] + np.arange(column.width)])
+            for field, column in enumerate(self._columns)
+        ]
+        draws.skip(used)
+        names = self._names
+        # Every column has ``count`` values: zip's strict check would only cost time.
+        return [dict(zip(names, row)) for row in zip(*values)]  # noqa: B905
+
+
+_FIELD, _BRANCH = 0, 1
+
+
+class RowLayout:
+    """Where each field of each row of a batch starts among the batch's uniforms.
+
+    A field with a branch (optional, exit code) takes one count of uniforms or another
+    depending on its first one, so the rows after it move: those positions are found row by
+    row, branch by branch, and every other field's follows from them in bulk.
+    """
+
+    __slots__ = ("_anchors", "_program", "_tail", "width")
+
+    def __init__(self, columns: tuple[Column, ...]) -> None:
+        #: The most uniforms a row can take (exactly what it takes when nothing branches).
+        self.width = sum(column.width for column in columns)
+        #: Per branch: (fixed uniforms before it, threshold, count below, count otherwise).
+        self._program: list[tuple[int, float, int, int]] = []
+        #: Per field: (_FIELD, k, offset): ``offset`` after the end of branch k (-1: the row's
+        #: start); or (_BRANCH, k, 0): branch k itself.
+        self._anchors: list[tuple[int, int, int]] = []
+        gap = 0
+        for column in columns:
+            if column.branch is None:
+                self._anchors.append((_FIELD, len(self._program) - 1, gap))
+                gap += column.width
+            else:
+                self._anchors.append((_BRANCH, len(self._program), 0))
+                self._program.append((gap, *column.branch))
+                gap = 0
+        self._tail = gap
+
+    def starts(
+        self, held: np.ndarray[Any, np.dtype[np.float64]], count: int
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], int]:
+        """Each row's field starts (count x fields) within ``held``, and the uniforms used."""
+        if not self._program:
+            rows = np.arange(count, dtype=np.int64) * self.width
+            offsets = np.array([offset for _, _, offset in self._anchors], dtype=np.int64)
+            return rows[:, None] + offsets[None, :], count * self.width
+        row_starts, branch_starts, branch_ends, used = self._walk(held.tolist(), count)
+        rows = np.array(row_starts, dtype=np.int64)
+        begins = np.array(branch_starts, dtype=np.int64).reshape(count, -1)
+        ends = np.array(branch_ends, dtype=np.int64).reshape(count, -1)
+        starts = np.empty((count, len(self._anchors)), dtype=np.int64)
+        for field, (kind, branch, offset) in enumerate(self._anchors):
+            if kind == _BRANCH:
+                starts[:, field] = begins[:, branch]
+            else:
+                starts[:, field] = (rows if branch < 0 else ends[:, branch]) + offset
+        return starts, used
+
+    def _walk(self, values: list[float], count: int) -> tuple[list[int], list[int], list[int], int]:
+        row_starts: list[int] = []
+        branch_starts: list[int] = []
+        branch_ends: list[int] = []
+        program, tail, position = self._program, self._tail, 0
+        for _ in range(count):
+            row_starts.append(position)
+            for gap, threshold, below, otherwise in program:
+                position += gap
+                branch_starts.append(position)
+                position += below if values[position] < threshold else otherwise
+                branch_ends.append(position)
+            position += tail
+        return row_starts, branch_starts, branch_ends, position
 
 
 _FACTORIES: dict[str, RowFactory] = {}
