@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from disk_helpers import tmpfs
 
 from stress.engine.runner import RunOutcome
 from stress.observe.hlog import HLOG_DIR, HlogWriter, hlog_path, read_hlog
@@ -97,21 +97,8 @@ def test_lines_carry_the_timelines_intervals_and_an_empty_interval_writes_none(
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MB tmpfs, unmounted afterwards (skips where mounting is refused)."""
-    point = tmp_path / "disk"
-    point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "1m") as point:
         yield point
-    finally:
-        if subprocess.run(["umount", str(point)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def test_a_full_disk_stops_the_logs_with_the_reason_not_the_run(tiny_disk: Path) -> None:
