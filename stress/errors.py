@@ -7,11 +7,13 @@ class survives pickling (workers send errors to the coordinator across processes
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __all__ = [
     "BundleError",
     "ConfigError",
+    "DataFileError",
     "DiskFullError",
     "ProfileError",
     "ReplayError",
@@ -51,8 +53,8 @@ class ConfigError(StressError, ValueError):
         super().__init__(f"{name}={value!s}: {fix}")
 
 
-class ProfileError(StressError, ValueError):
-    """A profile file is invalid: names the file, the key and the fix."""
+class DataFileError(StressError, ValueError):
+    """A TOML data file is invalid: names the file, the key and the fix."""
 
     exit_code = 2
 
@@ -61,6 +63,10 @@ class ProfileError(StressError, ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"{path}: {key}: {problem}")
+
+
+class ProfileError(DataFileError):
+    """A profile file is invalid: names the file, the key and the fix."""
 
 
 class ReplayFormatError(StressError, ValueError):
@@ -95,12 +101,13 @@ class DiskFullError(StressError, OSError):
 
 
 class RunFolderError(StressError, ValueError):
-    """A folder given as a run is not one, or not the kind asked for (a run that failed)."""
+    """A path given as a run (or a soak's, a sweep's, a spool home) is not one, or not the
+    kind asked for (a run that failed); ``folder`` may name the file inside it at fault."""
 
     exit_code = 2
 
-    def __init__(self, folder: str, problem: str) -> None:
-        self.folder = folder
+    def __init__(self, folder: str | os.PathLike[str], problem: str) -> None:
+        self.folder = str(folder)
         self.problem = problem
         super().__init__(f"{folder}: {problem}")
 

@@ -12,22 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from stress.errors import StressError
+from stress.errors import RunFolderError
 
 # The store, the oracle and the artifacts (numpy, pydantic, jsonschema behind them) are
 # imported inside the commands: the CLI builds its parser from this module on every start.
 
 __all__ = ["add_spool_arguments", "add_verify_arguments", "run_spool_command", "run_verify_command"]
-
-
-class RunFolderError(StressError, ValueError):
-    """A path that is not a run folder or spool home."""
-
-    exit_code = 2
-
-    def __init__(self, path: Path, fix: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {fix}")
 
 
 @dataclass(frozen=True)

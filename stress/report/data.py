@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from stress.errors import StressError
+from stress.errors import RunFolderError
 from stress.observe.hlog import HLOG_DIR, HlogInterval, read_hlog
 from stress.observe.stats import LATENCY, new_histogram, percentiles_ms
 
@@ -22,7 +22,6 @@ __all__ = [
     "METRICS",
     "CurvePoint",
     "RunData",
-    "RunFolderError",
     "Series",
     "load_run",
     "read_summary",
@@ -32,16 +31,6 @@ __all__ = [
 MAX_POINTS = 400
 #: The duration metrics drawn over time, in the order shown.
 METRICS = ("latency", "service", "schedule_lag", "backpressure_wait")
-
-
-class RunFolderError(StressError, ValueError):
-    """A path that is not a run folder or summary the command can read."""
-
-    exit_code = 2
-
-    def __init__(self, path: Path, fix: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {fix}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from stress.artifacts import schema_errors
-from stress.report.data import RunData, RunFolderError, load_run
+from stress.errors import RunFolderError
+from stress.report.data import RunData, load_run
 from stress.soak.resources import ResourceLog
 from stress.soak.run import SAMPLES_CSV, SOAK_FORMAT_VERSION, SOAK_JSON
 

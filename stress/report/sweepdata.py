@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from stress.report.data import RunFolderError
+from stress.errors import RunFolderError
 from stress.report.folders import REPORT_NAME
 from stress.sweep.outcome import RunResult
 from stress.sweep.results import FailureGroup, failure_groups

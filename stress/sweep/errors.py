@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stress.errors import StressError
+from stress.errors import DataFileError, StressError
 
 __all__ = ["DaskMissingError", "SchedulerError", "SwarmBoundsError", "SweepFolderError"]
 
@@ -45,13 +45,5 @@ class SweepFolderError(StressError, ValueError):
         super().__init__(f"{path}: {fix}")
 
 
-class SwarmBoundsError(StressError, ValueError):
+class SwarmBoundsError(DataFileError):
     """A swarm bounds file cannot be used: names the file, the key and the fix."""
-
-    exit_code = 2
-
-    def __init__(self, path: str, key: str, problem: str) -> None:
-        self.path = path
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{path}: {key}: {problem}")
