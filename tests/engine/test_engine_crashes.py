@@ -9,65 +9,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from kill_helpers import kill_worker_after
 from monitor_helpers import run, small_settings
 
 from stress.artifacts import schema_errors
-from stress.engine import coordinator as coordinator_module
-from stress.engine.coordinator import CoordinatorResult
 from stress.engine.journal import DIGEST_BYTES
-from stress.engine.messages import Stats, WorkerMessage
-from stress.engine.pool import WorkerPool
 from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE
-from stress.outcomes import StopReason
 from stress.replay.run import replay_run
 
 pytestmark = pytest.mark.slow
 
 TARGET_USER = 0
-
-
-def _kill_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict[str, Any]:
-    """Make the run SIGKILL ``user_id``'s worker once a report shows it past ``ops`` ops."""
-    seen: dict[str, Any] = {}
-    real = coordinator_module.coordinate
-
-    def coordinate(pool: WorkerPool, *args: Any, **kwargs: Any) -> CoordinatorResult:
-        receive = pool.receive
-
-        def watching(timeout: float) -> list[WorkerMessage]:
-            messages = receive(timeout)
-            for message in messages:
-                if isinstance(message, Stats) and any(
-                    p.user_id == user_id and p.ops_executed >= ops for p in message.progress
-                ):
-                    seen.setdefault("reported", True)
-            return messages
-
-        on_tick = args[-1]
-
-        def tick(elapsed: float) -> StopReason | None:
-            if seen.get("reported") and "killed_at" not in seen:
-                worker = next(
-                    s.worker_idx for s in pool.specs for u in s.users if u.user_id == user_id
-                )
-                seen["pid"] = pool.pids()[worker]
-                os.kill(seen["pid"], signal.SIGKILL)
-                seen["killed_at"], seen["worker"] = elapsed, worker
-            result: StopReason | None = on_tick(elapsed)
-            return result
-
-        pool.receive = watching  # type: ignore[method-assign]
-        return real(pool, *args[:-1], tick, **kwargs)
-
-    # The runner imports coordinate() when the run starts, so patch it where it lives.
-    monkeypatch.setattr(coordinator_module, "coordinate", coordinate)
-    return seen
 
 
 def _verify_replay(run_dir: Path, replay_dir: Path, tries: int = 1) -> None:
@@ -96,7 +51,7 @@ def _verify_replay(run_dir: Path, replay_dir: Path, tries: int = 1) -> None:
 def test_sigkill_of_a_worker_ends_the_run_with_crash_detected_within_a_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = _kill_after(monkeypatch, TARGET_USER, ops=10)
+    seen = kill_worker_after(monkeypatch, TARGET_USER, ops=10)
     outcome = run(small_settings(tmp_path / "run", processes=2, duration=120))
 
     assert outcome.stop_reason == "CrashDetected"
@@ -123,7 +78,7 @@ def test_sigkill_of_a_worker_ends_the_run_with_crash_detected_within_a_second(
 def test_with_restart_the_killed_workers_users_resume_and_the_run_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = _kill_after(monkeypatch, TARGET_USER, ops=20)
+    seen = kill_worker_after(monkeypatch, TARGET_USER, ops=20)
     settings = small_settings(
         tmp_path / "run", processes=2, max_ops_per_user=120, on_crash="restart"
     )
