@@ -200,6 +200,10 @@ def rows_by_id(store: MetaDb, table: str) -> dict[int, str]:
 
 # -- worker processes (spawned: keep the arguments picklable) --------------------------
 
+#: How long a worker waits for the others at the start: a sibling that died before it got
+#: there breaks the barrier (the worker exits with an error) instead of hanging the test.
+BARRIER_TIMEOUT_S = 120
+
 
 def write_worker(
     path: str, home: str, options: StoreOptions, worker: int, singles: int, batch: int, barrier: Any
@@ -209,7 +213,7 @@ def write_worker(
     Returns ``(status, id, error_class)`` per row, so the parent can check every one landed.
     """
     store = MetaDb(Path(path), Path(home), options)
-    barrier.wait()
+    barrier.wait(BARRIER_TIMEOUT_S)
     report: list[tuple[str, int | None, str | None]] = []
     for seq in range(singles):
         out = store.record("ticks", tick(f"w{worker}-{seq}"))
@@ -228,7 +232,7 @@ def write_worker_to_queue(queue: Any, *args: Any) -> None:
 
 def spool_worker(home: str, worker: int, lines: int, barrier: Any) -> None:
     """Append ``lines`` spool lines, one ``append_entries`` call each, some 5-20 KB long."""
-    barrier.wait()
+    barrier.wait(BARRIER_TIMEOUT_S)
     for seq in range(lines):
         # Every seventh line is large, so a torn write would show; sizes vary by seq.
         size = 5_000 + (seq * 7_919) % 15_000 if seq % 7 == 0 else 20
@@ -260,7 +264,7 @@ def turso_second_process(path: str, home: str, queue: Any) -> None:
 def replay_worker(path: str, home: str, barrier: Any, queue: Any) -> None:
     """Wait for every replayer, replay the spool once, report what this process applied."""
     store = MetaDb(Path(path), Path(home))
-    barrier.wait()
+    barrier.wait(BARRIER_TIMEOUT_S)
     result = replay_spool(store)
     store.close()
     queue.put(
