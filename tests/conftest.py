@@ -5,13 +5,12 @@ Shared helpers sit beside this file and are imported by name from any folder.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 
-import psutil
 import pytest
 from engine_helpers import run, small_settings
+from process_guard import adopt_orphans, descendants, stop_left_behind
 
 from stress.engine.runner import RunOutcome
 
@@ -24,48 +23,22 @@ def _no_stress_variables(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-#: Helpers that multiprocessing (and its fork, multiprocess) keep for the whole session by
-#: design: started by the first test that needs them, then shared.
-_SESSION_HELPERS = (".resource_tracker import main", ".forkserver import main")
 #: How long a test's last children get to finish exiting before they count as left behind.
 _EXIT_GRACE_S = 10.0
 
 
-def _children() -> dict[int, psutil.Process]:
-    return {child.pid: child for child in psutil.Process().children(recursive=True)}
-
-
-def _describe(process: psutil.Process) -> str:
-    try:
-        return f"{process.pid} {' '.join(process.cmdline())[:120]}"
-    except psutil.Error:
-        return str(process.pid)
-
-
-def _is_session_helper(process: psutil.Process) -> bool:
-    try:
-        command = " ".join(process.cmdline())
-    except psutil.Error:
-        return True  # already gone
-    return any(helper in command for helper in _SESSION_HELPERS)
+def pytest_configure(config: pytest.Config) -> None:
+    adopt_orphans()
 
 
 @pytest.fixture(autouse=True)
 def _no_process_left_behind() -> Iterator[None]:
-    """A test that leaves a process running fails, and the process is killed.
-
-    A stray worker (a turso process spinning on a lock, a run's child that outlived it) eats
-    the 2 cores every later test runs on: the suite then fails or stalls far from the cause.
-    """
-    before = set(_children())
+    """A test that leaves a process running fails, and the process is killed
+    (tests/process_guard.py says why)."""
+    before = descendants()
     yield
-    new = [p for pid, p in _children().items() if pid not in before and not _is_session_helper(p)]
-    _, alive = psutil.wait_procs(new, timeout=_EXIT_GRACE_S)
-    names = [_describe(process) for process in alive]
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    assert not alive, f"the test left {len(alive)} process(es) running (killed now): {names}"
+    left = stop_left_behind(before, _EXIT_GRACE_S)
+    assert not left, f"the test left {len(left)} process(es) running (killed now): {left}"
 
 
 @pytest.fixture(scope="session")
