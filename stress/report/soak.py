@@ -15,6 +15,7 @@ from stress.report.soak_data import SoakData
 from stress.report.soak_plots import draw_soak_plots
 from stress.soak.history import Regression
 from stress.soak.invariants import INVARIANTS
+from stress.soak.verdict import NOT_MEASURED
 
 __all__ = ["SOAK_PLOT_SECTIONS", "SOAK_SECTIONS", "render_soak_report", "write_soak_report"]
 
@@ -126,13 +127,17 @@ def _epochs(soak: dict[str, Any]) -> str:
 def _thresholds(soak: dict[str, Any]) -> str:
     results = soak["thresholds"]
     broken = [t for t in results if not t["ok"]]
-    line = f"{len(broken)} of {len(results)} failed" if broken else f"all {len(results)} passed"
+    unmeasured = [t for t in results if t["value"] is None]
+    line = f"{len(broken)} of {len(results)} failed" if broken else "none failed"
+    line += f", {len(results) - len(broken) - len(unmeasured)} passed"
+    if unmeasured:
+        line += f", {len(unmeasured)} not measured (the soak was too short for them)"
     rows = [
         (
             t["metric"],
-            "not measured" if t["value"] is None else f"{t['value']:g}",
+            NOT_MEASURED if t["value"] is None else f"{t['value']:g}",
             f"{t['limit']:g}",
-            Flag(t["ok"]),
+            NOT_MEASURED if t["value"] is None else Flag(t["ok"]),
             t["detail"],
         )
         for t in results

@@ -123,12 +123,28 @@ def _failures(data: SweepData, page: Path) -> str:
     if not data.groups:
         return "<p class=ok>no run failed</p>"
     rows = [
-        (g.signature, g.count, g.first_seed, g.fastest_seed, f"{g.fastest_seconds:.1f}",
-         g.outcome, g.shrunk_dir or "", g.detail or g.stop_reason or "")
+        (
+            g.signature,
+            g.count,
+            g.first_seed,
+            g.fastest_seed,
+            f"{g.fastest_seconds:.1f}",
+            g.outcome,
+            g.shrunk_dir or "",
+            g.detail or g.stop_reason or "",
+        )
         for g in data.groups
     ]
-    head = ["signature", "runs", "first seed", "fastest seed", "fastest s", "outcome", "shrunk",
-            "what"]
+    head = [
+        "signature",
+        "runs",
+        "first seed",
+        "fastest seed",
+        "fastest s",
+        "outcome",
+        "shrunk",
+        "what",
+    ]
     summary = table(head, rows, left={0, 5, 6, 7})
     return summary + "".join(_group(data, group, page) for group in data.groups)
 

@@ -51,8 +51,9 @@ def runs_over_time(results: list[RunResult]) -> str:
     starts, ends, label = _times(results)
     with figure_rows(2) as (fig, (each, total)):
         for outcome, colour in OUTCOME_COLOURS.items():
-            points = [(s, r.seconds) for s, r in zip(starts, results, strict=True)
-                      if r.outcome == outcome]
+            points = [
+                (s, r.seconds) for s, r in zip(starts, results, strict=True) if r.outcome == outcome
+            ]
             if points:
                 xs, ys = zip(*points, strict=True)
                 each.scatter(xs, ys, s=12, color=colour, label=outcome)
@@ -80,8 +81,13 @@ def outcomes(results: list[RunResult]) -> str:
         bars.set_ylabel("runs")
         seconds = [[r.seconds for r in results if r.outcome == o] for o in present]
         if present:
-            spread.hist(seconds, bins=_BINS, stacked=True, label=present,
-                        color=[OUTCOME_COLOURS[o] for o in present])
+            spread.hist(
+                seconds,
+                bins=_BINS,
+                stacked=True,
+                label=present,
+                color=[OUTCOME_COLOURS[o] for o in present],
+            )
             spread.legend(fontsize=7)
         spread.set_xlabel("run's seconds")
         spread.set_ylabel("runs")
@@ -96,8 +102,13 @@ def _feature(ax: Any, feature: Feature) -> None:
         numbers = feature.numbers
         passing = [value for value, failed in numbers if not failed]
         failing = [value for value, failed in numbers if failed]
-        ax.hist([passing, failing], bins=_BINS, stacked=True, label=["passed", "failed"],
-                color=[OUTCOME_COLOURS["pass"], OUTCOME_COLOURS["fail"]])
+        ax.hist(
+            [passing, failing],
+            bins=_BINS,
+            stacked=True,
+            label=["passed", "failed"],
+            color=[OUTCOME_COLOURS["pass"], OUTCOME_COLOURS["fail"]],
+        )
         base = len(feature.values) - len(numbers)
         if base:
             ax.text(0.98, 0.9, f"{BASE} x{base}", transform=ax.transAxes, ha="right", fontsize=7)
@@ -121,7 +132,7 @@ def swarm_spread(results: list[RunResult]) -> str:
         cells = [ax for row in axes for ax in row]
         for ax, feature in zip(cells, features, strict=False):
             _feature(ax, feature)
-        for ax in cells[len(features):]:
+        for ax in cells[len(features) :]:
             ax.set_axis_off()
         if features:
             cells[0].legend(fontsize=7)

@@ -254,7 +254,9 @@ def _cases(
                 break
         cases.append(Case("soak.invariant", name, failure))
     for result in soft:
-        cases.append(Case("soak.threshold", result.metric, None if result.ok else result.detail))
+        failure = None if result.ok else result.detail
+        skipped = None if result.measured else result.detail
+        cases.append(Case("soak.threshold", result.metric, failure, skipped=skipped))
     for regression in regressions:
         cases.append(
             Case("soak.history", regression.metric, None if regression.ok else regression.line())
@@ -290,7 +292,7 @@ def _print(
             )
     for result in soft:
         print(
-            f"threshold {result.metric}: {'pass' if result.ok else 'FAIL'}: {result.detail}",
+            f"threshold {result.metric}: {result.state}: {result.detail}",
             file=out,
         )
     for regression in regressions:
@@ -309,6 +311,10 @@ def _print(
     broken = [t.metric for t in soft if not t.ok]
     if broken:
         line += f"; thresholds failed: {', '.join(broken)}"
+    unmeasured = [t.metric for t in soft if not t.measured]
+    if unmeasured:
+        names = ", ".join(unmeasured)
+        line += f"; {len(unmeasured)} threshold(s) not measured (too short): {names}"
     if document["signature"] is not None:
         line += f"; signature {document['signature']['signature']}"
     print(line, file=out)

@@ -17,7 +17,18 @@ from stress.soak.resources import ProcessSample, ResourceLog
 from stress.soak.slopes import Slope, slope
 from stress.soak.thresholds import Limit, Thresholds
 
-__all__ = ["PROCESS_METRICS", "Measured", "ThresholdResult", "judge", "measure", "slopes_since_s"]
+__all__ = [
+    "NOT_MEASURED",
+    "PROCESS_METRICS",
+    "Measured",
+    "ThresholdResult",
+    "judge",
+    "measure",
+    "slopes_since_s",
+]
+
+#: The state of a limit whose figure the soak could not measure.
+NOT_MEASURED = "not measured"
 
 PROCESS_METRICS: dict[str, Callable[[ProcessSample], float]] = {
     "rss_slope_mb_per_h": lambda s: s.rss_mb,
@@ -40,9 +51,23 @@ class Measured:
 class ThresholdResult:
     metric: str
     limit: float
+    #: None: not measured (too few epochs or samples for the figure).
     value: float | None
+    #: False only for a measured value that broke the limit: a soak too short to measure a
+    #: figure does not fail for it, but never shows it as passed either (see :attr:`state`).
     ok: bool
     detail: str
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+    @property
+    def state(self) -> str:
+        """``pass``, ``FAIL`` or ``not measured``: what stdout, JUnit and the report show."""
+        if not self.measured:
+            return NOT_MEASURED
+        return "pass" if self.ok else "FAIL"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +75,7 @@ class ThresholdResult:
             "limit": self.limit,
             "value": self.value,
             "ok": self.ok,
+            "measured": self.measured,
             "detail": self.detail,
         }
 
@@ -126,7 +152,8 @@ def _throughput_drop_pct(measured: Sequence[EpochRecord], fit: Slope | None) -> 
 
 
 def judge(thresholds: Thresholds, measured: Measured) -> list[ThresholdResult]:
-    """Every soft limit with its measured value; one not measured (too short) passes, said so."""
+    """Every soft limit with its measured value; one not measured (too short) does not fail
+    the soak, and is shown as not measured, never as passed."""
     return [_judge_one(limit, measured) for limit in thresholds.soft.values()]
 
 

@@ -6,6 +6,8 @@
   and a column per invariant, and nothing fetched;
 - the threshold it broke is shown failed, with the measured value of soak.json and its limit,
   and the verdict says FAIL and names it;
+- a threshold the soak was too short to measure is shown "not measured" on the page, on
+  stdout and in the verdict line, and is a skipped case in junit.xml, never a pass;
 - a soak folder with a broken ``soak.json`` or ``soak/samples.csv`` is refused in one line,
   exit 2, and no page is written;
 - the samples read back are the ones written, and the fault clock's offset is bounded by the
@@ -18,6 +20,7 @@ import io
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +39,8 @@ _THRESHOLDS = """
 # A bulk insert (70% of an inserter's ops, so in every epoch) takes far above 1 us.
 "p50_ms.bulk_insert" = 0.001
 "p99_ms.single_insert" = 12000
+# Needs three measured epochs after the warm-up: a 12-second soak of 4-second epochs has two.
+"throughput_drop_pct" = 10
 """
 
 
@@ -116,10 +121,31 @@ def test_a_failed_threshold_shows_failed_with_its_measured_value(
         "<td class=bad>FAIL</td>"
     )
     assert row in thresholds
-    assert "<p class=bad>thresholds: 1 of 2 failed</p>" in thresholds
+    assert "<p class=bad>thresholds: 1 of 3 failed, 1 passed, 1 not measured" in thresholds
     verdict = _section(page, "soak-verdict")
     assert "soak FAIL" in verdict and "thresholds failed: p50_ms.bulk_insert" in verdict
     assert "soak FAIL" in printed
+
+
+@pytest.mark.slow
+def test_a_threshold_the_soak_could_not_measure_is_never_shown_as_passed(
+    soak_page: tuple[Path, str, str],
+) -> None:
+    folder, page, printed = soak_page
+    soak = json.loads((folder / "soak.json").read_text())
+    drop = next(t for t in soak["thresholds"] if t["metric"] == "throughput_drop_pct")
+    assert drop["value"] is None and drop["measured"] is False and drop["ok"] is True
+    row = "<td class=l>throughput_drop_pct</td><td>not measured</td><td>10</td><td>not measured"
+    assert row in _section(page, "soak-thresholds")
+    assert "threshold throughput_drop_pct: not measured: not measured (" in printed
+    assert "1 threshold(s) not measured (too short): throughput_drop_pct" in printed
+    case = next(
+        c for c in ET.parse(folder / "junit.xml").getroot().iter("testcase")
+        if c.get("name") == "throughput_drop_pct"
+    )  # fmt: skip
+    skipped = case.find("skipped")
+    assert skipped is not None and case.find("failure") is None
+    assert "not measured" in (skipped.get("message") or "")
 
 
 def _copy_soak(folder: Path, to: Path) -> Path:

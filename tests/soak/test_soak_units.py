@@ -100,15 +100,24 @@ def test_junit_has_the_shape_ci_tools_read(tmp_path: Path) -> None:
     cases = [
         Case("soak.invariant", "no_loss", None),
         Case("soak.threshold", "wal_high_water_mb", "70 >= limit 64"),
+        Case("soak.threshold", "throughput_drop_pct", None, skipped="not measured (1 epoch)"),
     ]
     write_junit(path, "soak x", cases, "stress replay x/replay.json")
     root = ET.parse(path).getroot()
-    assert root.tag == "testsuites"
+    assert root.tag == "testsuites" and root.get("skipped") == "1"
     suites = root.findall("testsuite")
-    assert len(suites) == 1 and suites[0].get("tests") == "2" and suites[0].get("failures") == "1"
+    assert len(suites) == 1 and suites[0].get("tests") == "3" and suites[0].get("failures") == "1"
+    assert suites[0].get("skipped") == "1"
     testcases = suites[0].findall("testcase")
-    assert [c.get("name") for c in testcases] == ["no_loss", "wal_high_water_mb"]
-    assert testcases[0].find("failure") is None
+    assert [c.get("name") for c in testcases] == [
+        "no_loss",
+        "wal_high_water_mb",
+        "throughput_drop_pct",
+    ]
+    assert testcases[0].find("failure") is None and testcases[0].find("skipped") is None
+    skipped = testcases[2].find("skipped")
+    assert skipped is not None and skipped.get("message") == "not measured (1 epoch)"
+    assert testcases[2].find("failure") is None
     failure = testcases[1].find("failure")
     assert failure is not None and "70 >= limit 64" in (failure.text or "")
     assert "stress replay x/replay.json" in (failure.text or "")
