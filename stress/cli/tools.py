@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from stress.errors import RunFolderError
+
+if TYPE_CHECKING:
+    from stress.artifacts import ReplayFile
+    from stress.oracle.verify import Verification
 
 # The store, the oracle and the artifacts (numpy, pydantic, jsonschema behind them) are
 # imported inside the commands: the CLI builds its parser from this module on every start.
@@ -58,6 +62,7 @@ def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
         )
     result = verify_run(run_dir, replay)
     print(format_verification(result), file=out)
+    _print_signature(result, replay, out)
     target = run_dir / "verification.json"
     try:
         write_json_atomic(target, result.to_dict())
@@ -69,6 +74,21 @@ def run_verify_command(args: argparse.Namespace, out: TextIO) -> int:
     else:
         print(f"written: {target}", file=out)
     return 0 if result.ok else 1
+
+
+def _print_signature(result: Verification, replay: ReplayFile, out: TextIO) -> None:
+    """The failure line a run that stopped on this verdict prints: the same signature, so a
+    folder checked after the fact (a killed run, a soak stopped from outside) is grouped
+    with the runs that fail the same way."""
+    from stress.oracle.failure import data_failure
+    from stress.outcomes import StopReason
+    from stress.signature import FailureParts
+
+    found = data_failure(result, replay)
+    if found is None:
+        return
+    parts = FailureParts(StopReason.INVARIANT, found.check, found.op, found.table)
+    print(f"failure {parts.signature()}: {parts.readable()}", file=out)
 
 
 def _homes(args: argparse.Namespace) -> list[_Home]:
