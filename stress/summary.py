@@ -591,6 +591,14 @@ class Summary(BaseModel):
             "run did not fail"
         ),
     )
+    hlog_error: str | None = Field(
+        default=None,
+        description=(
+            "why the per-interval HDR logs under hlog/ stop early (their first failed write, "
+            "e.g. a full disk); null when they are whole. The run and its verdict go on "
+            "without them."
+        ),
+    )
 
     def document(self) -> dict[str, Any]:
         """The JSON document, as written to ``summary.json``."""

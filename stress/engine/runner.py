@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from stress.engine.users import UserResult
     from stress.engine.worker import WorkerSpec
     from stress.metadb import StoreOptions
+    from stress.observe.hlog import HlogWriter
     from stress.observe.monitor import Monitor
     from stress.observe.stats import IntervalSink, StatsAggregator
     from stress.oracle.verify import Verification
@@ -269,20 +270,23 @@ def _config_of(facts: _RunFacts) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SummarySections:
-    """The sections of the summary other modules build: the monitor's and the faults'."""
+    """The sections of the summary other modules build: the monitor's, the faults' and the
+    HDR logs' (read once the summary's figures have closed their last interval)."""
 
     figures: ResourceFigures
     backpressure: BackpressureSection
     resources: ResourcesSection
     faults: FaultsSection
+    hlogs: HlogWriter
 
     @classmethod
-    def of(cls, monitor: Monitor, faults: FaultInjector) -> SummarySections:
+    def of(cls, monitor: Monitor, faults: FaultInjector, hlogs: HlogWriter) -> SummarySections:
         return cls(
             monitor.figures(),
             monitor.backpressure_section(),
             monitor.resources_section(),
             faults.section(),
+            hlogs,
         )
 
 
@@ -308,6 +312,7 @@ def build_summary(
     facts: _RunFacts, result: CoordinatorResult, sections: SummarySections, exit_code: int
 ) -> Summary:
     """The summary, its verification pending (:func:`with_changes` adds the verdict)."""
+    # Closes the last interval, into the HDR logs too: their error is known only after this.
     stats = result.aggregator.results(result.elapsed_s)
     users = sorted(result.users, key=lambda u: u.user_id)
     results: Results = {
@@ -337,6 +342,7 @@ def build_summary(
         faults=sections.faults,
         environment=environment(facts.settings),
         verification=PENDING,
+        hlog_error=sections.hlogs.error,
     )
 
 
@@ -491,7 +497,7 @@ def _run_in_folder(
         observer.detach()
     reserve.release()
     exit_code = _exit_code(result)
-    summary = build_summary(facts, result, SummarySections.of(monitor, faults), exit_code)
+    summary = build_summary(facts, result, SummarySections.of(monitor, faults, sink), exit_code)
     replay_doc = log.finished(result.users, result.stop_reason)
     return _end_of_run(facts, result, summary, replay_doc, faults, stream, signals)
 

@@ -163,6 +163,7 @@ def format_results_block(summary: Mapping[str, Any]) -> str:
         *_backpressure_lines(summary),
         *_resources_lines(results, summary.get("resources") or {}),
         f"artifacts    {summary['run_dir']}",
+        *_hlog_lines(summary),
     ]
     return "\n".join(lines)
 
@@ -251,6 +252,13 @@ def _stop_detail(summary: Mapping[str, Any]) -> str:
         for cause in causes
     )
     return f": {named}, users paused longer than {backpressure.get('max_stall_s', 0):g} s"
+
+
+def _hlog_lines(summary: Mapping[str, Any]) -> list[str]:
+    error = summary.get("hlog_error")
+    if not error:
+        return []
+    return [f"hlog         incomplete: the per-interval HDR logs stop at {error}"]
 
 
 def _stall_lines(summary: Mapping[str, Any]) -> list[str]:

@@ -220,6 +220,12 @@ def run_sections(data: RunData, plots: Plots | None = None) -> list[Section]:
     }
     for section, plot in PLOTS.items():
         bodies[section] = _figure(plot, svgs[section], _CAPTIONS[section])
+    short = data.summary.get("hlog_error")
+    if short:
+        # The two plots drawn from the HDR logs end where the logs stopped.
+        warning = f"<p class=bad>The HDR logs stop early: {_e(short)}</p>"
+        for section in ("over-time", "metrics"):
+            bodies[section] = warning + bodies[section]
     return [(sid, title, bodies[sid]) for sid, title in SECTIONS]
 
 

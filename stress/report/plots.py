@@ -247,7 +247,10 @@ def percentile_curves(curves: dict[str, list[CurvePoint]]) -> str:
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency, ms")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        if curves:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        else:  # no HDR log to draw from (a full disk stopped them before the first line)
+            ax.text(0.5, 0.5, "no HDR log data", ha="center", va="center", transform=ax.transAxes)
         return inline_svg(fig)
 
 

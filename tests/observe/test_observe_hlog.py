@@ -3,19 +3,24 @@
 - a real run's logs add up to the same totals (count, max, percentiles) as its summary.json,
   per op, per class and op, and per other metric;
 - each line's bounds are the summary timeline's intervals; an empty interval writes nothing;
-- a full disk (a real tmpfs) stops the logs with the reason, never the run.
+- a full disk (a real tmpfs) stops the logs with the reason, never the run; a whole run whose
+  hlog folder is a full disk passes, and its summary.json and last lines say why its logs
+  are short.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from disk_helpers import tmpfs
+from engine_helpers import small_settings
 
-from stress.engine.runner import RunOutcome
+from stress.cli.main import main
+from stress.engine.runner import RunOutcome, run_simulation
 from stress.observe.hlog import HLOG_DIR, HlogWriter, hlog_path, read_hlog
 from stress.observe.stats import (
     LATENCY,
@@ -121,3 +126,31 @@ def test_a_full_disk_stops_the_logs_with_the_reason_not_the_run(tiny_disk: Path)
     lines = list(read_hlog(hlog_path(tiny_disk / HLOG_DIR, LATENCY, "bulk_insert")))
     assert [i.histogram.get_total_count() for i in lines] == [1]
     assert aggregator.results(2.0)["total_operations"] == 1 + len(range(1, 5000, 7))
+
+
+def _fill(disk: Path) -> None:
+    with (disk / "filler").open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass  # the disk is full now
+
+
+def test_a_run_whose_hlog_folder_is_full_says_its_logs_are_short(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with tmpfs(run_dir / HLOG_DIR, "1m") as disk:
+        _fill(disk)
+        out = io.StringIO()
+        outcome = run_simulation(small_settings(run_dir, max_ops_per_user=20), out=out)
+    assert outcome.exit_code == 0, out.getvalue()  # the store's verdict stands
+    error = outcome.summary["hlog_error"]
+    assert error is not None and "No space left" in error, outcome.summary
+    assert f"hlog         incomplete: the per-interval HDR logs stop at {error}" in out.getvalue()
+    # The report's plots drawn from the logs say where they stop (the page itself is whole).
+    pytest.importorskip("matplotlib", reason="the report extra: pip install 'stress[report]'")
+    assert main(["report", str(run_dir)], io.StringIO()) == 0
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert page.count("<p class=bad>The HDR logs stop early: ") == 2
