@@ -5,6 +5,7 @@ Tests run as root; where mounting is refused the test is skipped with the reason
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,3 +31,20 @@ def tmpfs(point: Path, size: str) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(point)], check=False).returncode != 0:
             subprocess.run(["umount", "-l", str(point)], check=False)  # busy: detach it
+
+
+def free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def fill(folder: Path, leave: int = 0) -> None:
+    """Take every free block of ``folder``'s file system but ``leave`` bytes (whole pages)."""
+    take = free_bytes(folder) - leave
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        if take > 0:
+            os.posix_fallocate(fd, 0, take)
+    finally:
+        os.close(fd)
+    assert free_bytes(folder) == leave

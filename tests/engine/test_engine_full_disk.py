@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import io
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from disk_helpers import tmpfs
+from disk_helpers import fill, free_bytes, tmpfs
 
 from stress.artifacts import schema_errors
 from stress.cli.main import main
@@ -53,23 +52,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A fresh 40 MB tmpfs, unmounted afterwards."""
     with tmpfs(tmp_path / "disk", "40m") as mount_point:
         yield mount_point
-
-
-def free_bytes(folder: Path) -> int:
-    stats = os.statvfs(folder)
-    return stats.f_bavail * stats.f_frsize
-
-
-def fill(folder: Path, leave: int = 0) -> None:
-    """Take every free block of ``folder``'s file system but ``leave`` bytes (whole pages)."""
-    take = free_bytes(folder) - leave
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        if take > 0:
-            os.posix_fallocate(fd, 0, take)
-    finally:
-        os.close(fd)
-    assert free_bytes(folder) == leave
 
 
 # -- the ledger -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from disk_helpers import tmpfs
+from disk_helpers import fill, tmpfs
 from engine_helpers import small_settings
 
 from stress.cli.main import main
@@ -112,13 +112,7 @@ def test_a_full_disk_stops_the_logs_with_the_reason_not_the_run(tiny_disk: Path)
     aggregator.merge(_report("inserter", "bulk_insert", [1_000]))
     aggregator.close_interval(1.0)
     assert writer.error is None
-    with (tiny_disk / "filler").open("wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * 65536)
-                filler.flush()
-        except OSError:
-            pass  # the disk is full now
+    fill(tiny_disk)
     aggregator.merge(_report("query", "aggregate", list(range(1, 5000, 7))))
     aggregator.close_interval(2.0)
     assert writer.error is not None and "No space left" in writer.error
@@ -128,21 +122,11 @@ def test_a_full_disk_stops_the_logs_with_the_reason_not_the_run(tiny_disk: Path)
     assert aggregator.results(2.0)["total_operations"] == 1 + len(range(1, 5000, 7))
 
 
-def _fill(disk: Path) -> None:
-    with (disk / "filler").open("wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * 65536)
-                filler.flush()
-        except OSError:
-            pass  # the disk is full now
-
-
 def test_a_run_whose_hlog_folder_is_full_says_its_logs_are_short(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with tmpfs(run_dir / HLOG_DIR, "1m") as disk:
-        _fill(disk)
+        fill(disk)
         out = io.StringIO()
         outcome = run_simulation(small_settings(run_dir, max_ops_per_user=20), out=out)
     assert outcome.exit_code == 0, out.getvalue()  # the store's verdict stands
