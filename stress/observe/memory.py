@@ -145,16 +145,17 @@ def reset_peak_rss() -> bool:
 
 
 def format_peak_memory(resources: Mapping[str, Any]) -> str:
-    """``peak memory  231.4 MB in all; coordinator 120.2, worker-0 61.3 MB`` for the output.
+    """``peak memory  231.4 MB in all (sampled); own peaks: coordinator 120.2, worker-0 61.3 MB``.
 
     ``resources`` is the summary's ``resources`` section. The total is the largest sum of one
-    sample (what ``STRESS_MAX_MEMORY_MB`` limits); each process's figure is its own peak, so
-    they need not add up to it.
+    sample (what ``STRESS_MAX_MEMORY_MB`` limits); each process's figure is its own peak from
+    the kernel, between samples too, so they need not add up to it, and one may exceed it:
+    the line names the two measures apart.
     """
     by_process: Mapping[str, float] = resources.get("peak_rss_mb_by_process", {})
     parts = ", ".join(f"{label} {mb:,.1f}" for label, mb in _ordered(by_process))
-    line = f"peak memory  {resources.get('peak_memory_mb', 0.0):,.1f} MB in all"
-    return f"{line}; {parts} MB" if parts else line
+    line = f"peak memory  {resources.get('peak_memory_mb', 0.0):,.1f} MB in all (sampled)"
+    return f"{line}; own peaks: {parts} MB" if parts else line
 
 
 def _ordered(by_process: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -161,10 +161,10 @@ def test_the_output_line_names_every_process_in_order() -> None:
         },
     }
     assert format_peak_memory(resources) == (
-        "peak memory  231.4 MB in all; coordinator 120.2, worker-2 61.2, worker-10 5.0, "
-        "helpers 20.0 MB"
+        "peak memory  231.4 MB in all (sampled); own peaks: coordinator 120.2, worker-2 61.2, "
+        "worker-10 5.0, helpers 20.0 MB"
     )
-    assert format_peak_memory({"peak_memory_mb": 1.0}) == "peak memory  1.0 MB in all"
+    assert format_peak_memory({"peak_memory_mb": 1.0}) == "peak memory  1.0 MB in all (sampled)"
 
 
 #: A run of fixed work (ops per user, not seconds, so a loaded machine does the same work):

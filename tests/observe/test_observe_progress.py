@@ -285,7 +285,8 @@ def test_substitutions_open_loop_limits_and_resources_are_shown() -> None:
     )
     block = format_results_block(summary)
     assert "operations   1,239 (34 failed, 5 skipped)" in block
-    assert "memory       312.4 MB in all; coordinator 85.2, worker-0 101.3 MB" in block
+    memory = "312.4 MB in all (sampled); own peaks: coordinator 85.2, worker-0 101.3 MB"
+    assert f"memory       {memory}" in block
     assert "substituted  10 writes ran as selects: the disk budget was spent for 3.2 s" in block
     assert (
         "open loop    target 500.0 ops/s, achieved 480.2; schedule lag p99 up to 12.500 ms; "
