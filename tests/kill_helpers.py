@@ -1,4 +1,5 @@
-"""SIGKILL of a real worker process in the middle of a real run, at a chosen point."""
+"""A real signal (SIGKILL, or SIGSTOP for a stuck worker) to a real worker process in the
+middle of a real run, at a chosen point."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from stress.engine.pool import WorkerPool
 from stress.outcomes import StopReason
 
 
-def kill_worker_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -> dict[str, Any]:
-    """Make the run SIGKILL ``user_id``'s worker once a report shows it past ``ops`` ops."""
+def kill_worker_after(
+    monkeypatch: pytest.MonkeyPatch,
+    user_id: int,
+    ops: int,
+    sig: signal.Signals = signal.SIGKILL,
+) -> dict[str, Any]:
+    """Make the run send ``sig`` to ``user_id``'s worker once a report shows it past ``ops``."""
     seen: dict[str, Any] = {}
     real = coordinator_module.coordinate
 
@@ -40,7 +46,7 @@ def kill_worker_after(monkeypatch: pytest.MonkeyPatch, user_id: int, ops: int) -
                     s.worker_idx for s in pool.specs for u in s.users if u.user_id == user_id
                 )
                 seen["pid"] = pool.pids()[worker]
-                os.kill(seen["pid"], signal.SIGKILL)
+                os.kill(seen["pid"], sig)
                 seen["killed_at"], seen["worker"] = elapsed, worker
             result: StopReason | None = on_tick(elapsed)
             return result

@@ -130,6 +130,7 @@ def coordinate(
     _start_together(loop)
     started = now()
     next_log = started + clock.log_interval_s
+    grace_s = STOP_GRACE_S  # what pool.finish() may still wait for the workers
     while len(loop.done) < len(pool.specs):
         wait = max(0.0, min(_POLL_S, next_log - now()))
         for message in pool.receive(wait):
@@ -148,10 +149,12 @@ def coordinate(
             next_log += clock.log_interval_s
         if loop.stopped_at is not None and loop.elapsed - loop.stopped_at > STOP_GRACE_S:
             loop.harness_errors.append("workers did not stop within the grace period")
+            grace_s = 0.0  # spent waiting here already
             break
     if faults is not None:
         faults.close()
-    pool.finish()
+    for pid in pool.finish(grace_s):
+        loop.harness_errors.append(f"worker pid {pid} did not stop: killed (SIGKILL)")
     for message in pool.receive(0.0):
         _handle(loop, message)
     elapsed = now() - started

@@ -12,6 +12,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from typing import Any
 
 import multiprocess
@@ -28,6 +29,8 @@ __all__ = ["STOP_GRACE_S", "WorkerPool"]
 #: How long users get to finish their op in flight after the stop flag, before the
 #: coordinator gives up on a worker (a 10,000-row batch on a slow disk can take a while).
 STOP_GRACE_S = 30.0
+#: How long a SIGKILLed worker gets to be reaped (the kernel's work, not the worker's).
+_KILL_JOIN_S = 5.0
 
 
 class WorkerPool:
@@ -192,12 +195,22 @@ class WorkerPool:
                 exited[idx] = handle
         return messages, exited
 
-    def finish(self) -> None:
-        """Join every worker; a process still alive after the grace is terminated."""
+    def finish(self, grace_s: float = STOP_GRACE_S) -> list[int]:
+        """Join every worker within ``grace_s`` in all; the pids of those SIGKILLed after it.
+
+        A worker process ignores SIGTERM (a group-wide one is the coordinator's to act on),
+        so one stuck past the grace (stopped, or spinning in an engine's lock) is SIGKILLed:
+        no worker outlives its run to eat the machine's cores. A worker thread cannot be
+        killed; it is left to end with its process.
+        """
+        deadline = time.monotonic() + grace_s
+        killed: list[int] = []
         for handle in self.handles.values():
-            handle.join(STOP_GRACE_S)
+            handle.join(max(0.0, deadline - time.monotonic()))
             if self.in_processes and handle.is_alive():
-                handle.terminate()
-                handle.join(5)
+                handle.kill()
+                handle.join(_KILL_JOIN_S)
+                killed.append(handle.pid)
         for idx in list(self._readers):
             self._close_reader(idx)
+        return killed

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 from pathlib import Path
 
+import psutil
 import pytest
 from kill_helpers import kill_worker_after
 from monitor_helpers import run, small_settings
 
 from stress.artifacts import schema_errors
+from stress.engine import coordinator as coordinator_module
 from stress.engine.journal import DIGEST_BYTES
 from stress.engine.runner import EXIT_CLEAN, EXIT_FAILURE
 from stress.replay.run import replay_run
@@ -98,3 +101,22 @@ def test_with_restart_the_killed_workers_users_resume_and_the_run_finishes(
         assert digests.stat().st_size == 120 * DIGEST_BYTES
     assert all(user["harness_error"] is None for user in outcome.summary["users"])
     _verify_replay(outcome.run_dir, tmp_path / "replay")
+
+
+def test_a_stuck_worker_is_killed_after_the_grace_never_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that never answers the stop (SIGSTOPped here; a process spinning in an
+    engine's lock alike) ignores SIGTERM by design, so it is SIGKILLed once the grace is
+    spent, and said: it must not outlive its run and eat the machine's cores."""
+    monkeypatch.setattr(coordinator_module, "STOP_GRACE_S", 1.0)
+    seen = kill_worker_after(monkeypatch, TARGET_USER, ops=5, sig=signal.SIGSTOP)
+    outcome = run(small_settings(tmp_path / "run", processes=2, duration=3))
+
+    assert "pid" in seen, "the worker was never stopped"
+    pid = seen["pid"]
+    assert not psutil.pid_exists(pid), f"worker {pid} outlived its run"
+    errors = outcome.summary["harness_errors"]
+    assert "workers did not stop within the grace period" in errors, errors
+    assert f"worker pid {pid} did not stop: killed (SIGKILL)" in errors, errors
+    assert outcome.exit_code == EXIT_FAILURE
