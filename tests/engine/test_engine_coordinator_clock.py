@@ -23,6 +23,8 @@ from stress.outcomes import StopReason
 
 _START = 1000.0
 _GIVE_UP_S = 3600.0
+#: The scripted workers' pids: worker N is pid _PID_BASE + N.
+_PID_BASE = 1000
 
 
 @dataclass
@@ -61,6 +63,8 @@ class _ScriptedPool:
     restarts: dict[int, int] = field(default_factory=dict)
     #: Fake time at which the go flag was first seen set.
     go_at: float | None = None
+    #: The grace the coordinator left :meth:`finish` (None until called).
+    finish_grace_s: float | None = None
 
     def __post_init__(self) -> None:
         self.specs = [_Spec(i, (UserSpec(i, "inserter", 0, i),)) for i in range(len(self.workers))]
@@ -104,8 +108,10 @@ class _ScriptedPool:
     def reap(self, done: set[int]) -> tuple[list[Any], dict[int, Any]]:
         return [], {}
 
-    def finish(self) -> None:
-        pass
+    def finish(self, grace_s: float) -> list[int]:
+        """As the real pool: the pids of the workers still running, killed after the grace."""
+        self.finish_grace_s = grace_s
+        return [_PID_BASE + idx for idx, worker in enumerate(self.workers) if not worker.finished]
 
 
 def _run(
@@ -159,11 +165,16 @@ def test_a_worker_that_fails_while_starting_does_not_hold_the_others_back() -> N
 
 
 def test_workers_that_do_not_stop_are_given_up_on_after_the_grace() -> None:
-    result, _ = _run([_Worker(), _Worker(stops=False)], duration_s=10.0)
+    result, pool = _run([_Worker(), _Worker(stops=False)], duration_s=10.0)
 
-    # The run stopped for its duration; one worker never ended its op in flight.
+    # The run stopped for its duration; one worker never ended its op in flight, and was
+    # killed at once: the coordinator had already waited the grace for it.
     assert result.stop_reason == StopReason.DURATION
-    assert result.harness_errors == ["workers did not stop within the grace period"]
+    assert result.harness_errors == [
+        "workers did not stop within the grace period",
+        f"worker pid {_PID_BASE + 1} did not stop: killed (SIGKILL)",
+    ]
+    assert pool.finish_grace_s == 0.0
     assert 10.0 + STOP_GRACE_S < result.elapsed_s < 10.0 + STOP_GRACE_S + 0.5
     assert [user.user_id for user in result.users] == [0]
 

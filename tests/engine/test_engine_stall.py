@@ -92,8 +92,8 @@ class _FakePool:
     def reap(self, done: set[int]) -> tuple[list[Any], dict[int, Any]]:
         return [], {}
 
-    def finish(self) -> None:
-        pass
+    def finish(self, grace_s: float) -> list[int]:
+        return []
 
 
 def _coordinate(progress_until: float, duration_s: float, bound_s: float | None) -> Any:
