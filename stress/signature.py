@@ -5,7 +5,9 @@ check failed (a word of the :class:`Check` vocabulary), and where that is known 
 the table and the error class involved. The signature is a short hash of those parts and of
 nothing else: seeds, ids, times, counts, paths and messages never go in, so two seeds that
 trip the same defect, or a shrunk run with fewer users, name it the same way, while a
-different check, table, op kind or error class is a different signature.
+different check, table, op kind or error class is a different signature. A shrunk run may
+meet fewer rows of a defect that spanned several tables, all in one: it then names that
+table, and :meth:`FailureParts.narrows` says it is still the same failure.
 
 Choosing the parts canonically (which of several failing tables, which of several failed
 checks) is the producer's job (:mod:`stress.engine.failure`); this module only names them.
@@ -16,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 from stress.outcomes import StopReason
 
@@ -62,8 +66,7 @@ def invariant_check(name: str) -> str:
     """The check part of a named invariant: ``invariant:NAME`` (e.g. ``invariant:retention``)."""
     if not _INVARIANT_NAME.fullmatch(name):
         raise ValueError(
-            f"invariant name {name!r}: must be lower-case letters, digits, - or _ "
-            "(e.g. retention)"
+            f"invariant name {name!r}: must be lower-case letters, digits, - or _ (e.g. retention)"
         )
     return f"{Check.INVARIANT}:{name}"
 
@@ -105,6 +108,36 @@ class FailureParts:
     def signature(self) -> str:
         """A short hash of the parts: :data:`SIGNATURE_HEX` hex digits of their SHA-256."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()[:SIGNATURE_HEX]
+
+    @classmethod
+    def of(cls, failure: Mapping[str, Any]) -> FailureParts:
+        """The parts of a summary's ``failure`` block."""
+        return cls(
+            str(failure["stop_reason"]),
+            str(failure["check"]),
+            failure.get("op"),
+            failure.get("table"),
+            failure.get("error_class"),
+        )
+
+    def narrows(self, target: FailureParts) -> bool:
+        """Whether this is ``target``'s failure, or the same failure confined to fewer tables
+        or op kinds.
+
+        A null table (op) means the failing rows spanned several: a smaller run of the same
+        defect meets fewer rows, which may all sit in one table, and names it. Everything
+        else (stop reason, check, error class) must be equal, and a table (op) the target
+        names must be the same one: a failure elsewhere is another bug.
+        """
+        same = (self.stop_reason, self.check, self.error_class) == (
+            target.stop_reason,
+            target.check,
+            target.error_class,
+        )
+        return same and all(
+            wide is None or wide == narrow
+            for wide, narrow in ((target.table, self.table), (target.op, self.op))
+        )
 
     def readable(self) -> str:
         """The parts for a person: ``InvariantViolation/missing ticks via single_insert``."""

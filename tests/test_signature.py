@@ -75,3 +75,52 @@ def test_an_unknown_stop_reason_is_refused() -> None:
         FailureParts("Exploded", Check.CRASH)
     with pytest.raises(ValueError, match="invariant name"):
         invariant_check("Bad/Name")
+
+
+_WIDE = FailureParts(StopReason.INVARIANT, Check.MISSING, op="bulk_insert")
+
+
+@pytest.mark.parametrize(
+    "found",
+    [
+        _WIDE,
+        FailureParts(StopReason.INVARIANT, Check.MISSING, "bulk_insert", "ticks"),
+    ],
+)
+def test_the_same_failure_in_fewer_tables_narrows_it(found: FailureParts) -> None:
+    assert found.narrows(_WIDE)
+
+
+@pytest.mark.parametrize(
+    "found",
+    [
+        FailureParts(StopReason.INVARIANT, Check.MISSING, "single_insert", "ticks"),  # other op
+        FailureParts(StopReason.INVARIANT, Check.UNACCOUNTED, "bulk_insert", "ticks"),
+        FailureParts(StopReason.CRASH, Check.MISSING, "bulk_insert"),
+        FailureParts(StopReason.INVARIANT, Check.MISSING, "bulk_insert", error_class="x"),
+        FailureParts(StopReason.INVARIANT, Check.MISSING),  # wider than the target: not it
+    ],
+)
+def test_anything_else_does_not_narrow_it(found: FailureParts) -> None:
+    assert not found.narrows(_WIDE)
+
+
+def test_a_named_table_is_narrowed_only_by_itself() -> None:
+    ticks = FailureParts(StopReason.INVARIANT, Check.MISSING, "bulk_insert", "ticks")
+    messages = FailureParts(StopReason.INVARIANT, Check.MISSING, "bulk_insert", "messages")
+    assert ticks.narrows(ticks) and not messages.narrows(ticks)
+
+
+def test_the_parts_of_a_summarys_failure_block_hash_to_its_signature() -> None:
+    block = {
+        "signature": _WIDE.signature(),
+        "stop_reason": "InvariantViolation",
+        "check": "missing",
+        "op": "bulk_insert",
+        "table": None,
+        "error_class": None,
+        "detail": "InvariantViolation/missing via bulk_insert; 3 rows wrong",
+    }
+    assert (
+        FailureParts.of(block) == _WIDE and FailureParts.of(block).signature() == block["signature"]
+    )

@@ -14,6 +14,7 @@ differently each time. :class:`FlakyTest` therefore counts a candidate as failin
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -99,12 +100,14 @@ class FlakyTest(Generic[C, S]):
     """A test that fails when one of ``tries`` runs ends with the ``target`` signature.
 
     ``run`` runs a candidate once and returns its failure signature (None: it passed).
-    Another signature is another bug, so it does not count. ``runs`` counts every run made.
+    Another signature is another bug, so it does not count: ``same(found, target)`` says
+    which are the target's (equality, unless told otherwise). ``runs`` counts every run made.
     """
 
     run: Callable[[C], S | None]
     target: S
     tries: int = 3
+    same: Callable[[S, S], bool] = operator.eq
     runs: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +117,7 @@ class FlakyTest(Generic[C, S]):
     def __call__(self, candidate: C) -> bool:
         for _ in range(self.tries):
             self.runs += 1
-            if self.run(candidate) == self.target:
+            found = self.run(candidate)
+            if found is not None and self.same(found, self.target):
                 return True
         return False

@@ -14,7 +14,11 @@ signature, ``tries`` runs at most (:class:`stress.shrink.ddmin.FlakyTest`'s rule
 5. config simplification: faults dropped one by one, processes to threads, one database,
    smaller batches.
 
-Every candidate that fails with the signature becomes the best so far. The budget and SIGINT
+Every candidate that fails the same way becomes the best so far: with the signature, or with
+the same failure confined to fewer tables or op kinds (a defect that spanned several tables
+may leave its few rows of a small run in one, which names it:
+:meth:`stress.signature.FailureParts.narrows`). The shrunk run's signature is then the
+narrower one, and ``shrink.json`` keeps both. The budget and SIGINT
 stop the search (the run in flight is stopped, as a run's Ctrl-C stops it); the best so far
 is written to ``RUN_DIR/shrunk/``: the replay.json, summary.json and per-op digests of the
 smallest run that failed, and the one line that reproduces it.
@@ -44,6 +48,7 @@ from stress.shrink.candidate import (
 )
 from stress.shrink.ddmin import FlakyTest, ddmin
 from stress.shrink.trials import Trial, Trials, failure_of
+from stress.signature import FailureParts
 
 __all__ = ["ShrinkOutcome", "read_failing_run", "shrink_run"]
 
@@ -56,7 +61,10 @@ RUN_FILES = ("replay.json", "summary.json")
 
 @dataclass(frozen=True)
 class ShrinkOutcome:
+    #: The shrunk run's signature: the original's, or the same failure narrowed.
     signature: str
+    #: The original run's signature.
+    source_signature: str
     users_before: int
     users_after: int
     ops_before: int
@@ -110,7 +118,7 @@ def read_failing_run(run_dir: Path) -> tuple[ReplayFile, dict[str, Any]]:
 class _Search:
     """The best failing candidate so far and the runs that judge the others."""
 
-    target: str
+    target: FailureParts
     trials: Trials
     tries: int
     out: TextIO
@@ -118,6 +126,8 @@ class _Search:
     best: ReplayFile
     #: The folder of the run that proved ``best`` fails (the original run at first).
     best_dir: Path
+    #: How ``best`` fails: the target, or the same failure narrowed.
+    best_failure: FailureParts
     cut_short: str | None = None
     runs: int = field(default=0)
 
@@ -129,15 +139,22 @@ class _Search:
         size = f"{len(candidate.users)} users, {total_ops(candidate):,} ops"
         made: list[Trial] = []
 
-        def once(replay: ReplayFile) -> str | None:
+        def once(replay: ReplayFile) -> FailureParts | None:
             if self.stop.is_set():
                 return None  # the budget or SIGINT: the tries left are not run
             made.append(self.trials.run(replay))
             self.runs += 1
-            return made[-1].signature
+            return made[-1].failure
 
-        if FlakyTest(once, self.target, self.tries)(candidate):
-            print(f"  {what} ({size}): fails the same way (try {len(made)}): kept", file=self.out)
+        if FlakyTest(once, self.target, self.tries, FailureParts.narrows)(candidate):
+            found = made[-1].failure
+            narrowed = ""
+            if found is not None and found != self.target:
+                narrowed = f", narrowed to {found.readable()}"
+            print(
+                f"  {what} ({size}): fails the same way{narrowed} (try {len(made)}): kept",
+                file=self.out,
+            )
             for trial in made[:-1]:
                 self.trials.discard(trial)
             self._adopt(candidate, made[-1])
@@ -155,13 +172,15 @@ class _Search:
         if self.best_dir.parent.parent == self.trials.work:
             shutil.rmtree(self.best_dir.parent, ignore_errors=True)
         self.best, self.best_dir = candidate, trial.run_dir
+        assert trial.failure is not None  # adopted: it failed the same way
+        self.best_failure = trial.failure
 
 
 def _ending(trial: Trial) -> str:
     if trial.refused is not None:
         return f"refused ({trial.refused})"
-    if trial.signature is not None:
-        return f"fails otherwise ({trial.signature})"
+    if trial.failure is not None:
+        return f"fails otherwise ({trial.signature}: {trial.failure.readable()})"
     return f"passes ({trial.stop_reason})"
 
 
@@ -235,17 +254,12 @@ def shrink_run(
     work = run_dir / WORK
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
+    target = FailureParts.of(failure)
     search = _Search(
-        str(failure["signature"]),
-        Trials(work, signals),
-        tries,
-        out,
-        signals.abort,
-        original,
-        run_dir,
+        target, Trials(work, signals), tries, out, signals.abort, original, run_dir, target
     )
     print(
-        f"shrinking {run_dir}: signature {search.target} ({failure.get('detail')}); "
+        f"shrinking {run_dir}: signature {target.signature()} ({failure.get('detail')}); "
         f"{len(original.users)} users, {total_ops(original):,} ops; "
         f"budget {budget_s:g} s, {tries} {'try' if tries == 1 else 'tries'} a candidate",
         file=out,
@@ -297,7 +311,8 @@ def _write_shrunk(
     command = f"stress replay {target / 'replay.json'}"
     shrunk = read_replay_file(staging / "replay.json")
     outcome = ShrinkOutcome(
-        search.target,
+        search.best_failure.signature(),
+        search.target.signature(),
         len(original.users),
         len(shrunk.users),
         total_ops(original),
@@ -320,6 +335,7 @@ def _record(outcome: ShrinkOutcome, run_dir: Path) -> dict[str, Any]:
     return {
         "source": str(run_dir),
         "signature": outcome.signature,
+        "source_signature": outcome.source_signature,
         "users": [outcome.users_before, outcome.users_after],
         "ops": [outcome.ops_before, outcome.ops_after],
         "runs": outcome.runs,
@@ -332,10 +348,13 @@ def _record(outcome: ShrinkOutcome, run_dir: Path) -> dict[str, Any]:
 def _report(outcome: ShrinkOutcome, out: TextIO) -> None:
     share = outcome.ops_after / outcome.ops_before if outcome.ops_before else 1.0
     ending = f" ({outcome.cut_short}: the best so far)" if outcome.cut_short else ""
+    signature = outcome.signature
+    if signature != outcome.source_signature:
+        signature = f"{outcome.source_signature} -> {signature} (the same failure, narrowed)"
     print(
         f"shrunk{ending}: users {outcome.users_before} -> {outcome.users_after}, "
         f"ops {outcome.ops_before:,} -> {outcome.ops_after:,} ({share:.1%}), "
-        f"signature {outcome.signature}; {outcome.runs} runs in {outcome.seconds:.0f} s",
+        f"signature {signature}; {outcome.runs} runs in {outcome.seconds:.0f} s",
         file=out,
     )
     print(f"shrunk run: {outcome.shrunk_dir}", file=out)

@@ -20,6 +20,7 @@ from typing import Any
 from stress.artifacts import ReplayFile, write_json_atomic
 from stress.engine.interrupts import Interrupts
 from stress.errors import StressError
+from stress.signature import FailureParts
 
 __all__ = ["Trial", "Trials", "failure_of"]
 
@@ -34,13 +35,17 @@ def failure_of(summary: dict[str, Any]) -> dict[str, Any] | None:
 class Trial:
     """What one run of a candidate ended with."""
 
-    #: The run's failure signature; None when it passed (or was refused, or cut short).
-    signature: str | None
+    #: The parts of the run's failure; None when it passed (or was refused, or cut short).
+    failure: FailureParts | None
     stop_reason: str
     #: The run's folder (replay.json, summary.json, plans/ of the candidate as it ran).
     run_dir: Path
     #: Why the run was not made, when it was refused (one line).
     refused: str | None = None
+
+    @property
+    def signature(self) -> str | None:
+        return self.failure.signature() if self.failure is not None else None
 
 
 class Trials:
@@ -72,8 +77,8 @@ class Trials:
             # way; the shrink goes on with the others.
             return Trial(None, "refused", run_dir, f"{type(error).__name__}: {error}")
         failure = failure_of(outcome.summary)
-        signature = failure.get("signature") if failure is not None else None
-        return Trial(signature, str(outcome.stop_reason), run_dir)
+        parts = FailureParts.of(failure) if failure is not None else None
+        return Trial(parts, str(outcome.stop_reason), run_dir)
 
     def discard(self, trial: Trial) -> None:
         """Remove a trial's folder (the candidate, its log and its run)."""

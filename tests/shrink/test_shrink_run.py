@@ -19,9 +19,11 @@ from stress.engine.runner import RunOutcome
 from stress.replay.outcome import Reproduction
 from stress.replay.run import replay_run
 from stress.shrink.driver import shrink_run
+from stress.signature import FailureParts
 
 #: Two users, one database, 120 ops each; seed 1 with drop-write:50 drops a few bulk inserts
-#: of user 0 in more than one table (the signature reads "missing via bulk_insert").
+#: of user 0 in more than one table (the signature reads "missing via bulk_insert"); a few of
+#: its ops drop rows of one table only (the shrunk run's reads "missing cli_invocations").
 MUTANT_RUN = {
     "users": "inserter=1,query=1",
     "databases": 1,
@@ -47,11 +49,16 @@ def mutant_run(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
 def test_a_mutant_run_shrinks_and_its_shrunk_replay_fails_the_same_way(
     mutant_run: RunOutcome, tmp_path: Path
 ) -> None:
-    signature = mutant_run.summary["failure"]["signature"]
+    source = mutant_run.summary["failure"]
     out = io.StringIO()
     shrunk = shrink_run(mutant_run.run_dir, budget_s=300, tries=1, out=out)
     log = out.getvalue()
-    assert shrunk.signature == signature, log
+    # The same failure in fewer rows, all in one table now: narrowed, never another bug.
+    assert shrunk.source_signature == source["signature"], log
+    assert source["table"] is None and shrunk.signature != source["signature"], log
+    signature = shrunk.signature
+    assert "fails the same way, narrowed to InvariantViolation/missing cli_invocations" in log
+    assert f"signature {source['signature']} -> {signature} (the same failure, narrowed)" in log
     assert (shrunk.users_before, shrunk.ops_before) == (2, 240)
     # The query user writes nothing: it goes, and the inserter's ops are cut.
     assert shrunk.users_after == 1, log
@@ -62,6 +69,10 @@ def test_a_mutant_run_shrinks_and_its_shrunk_replay_fails_the_same_way(
     folder = mutant_run.run_dir / "shrunk"
     written = json.loads((folder / "shrink.json").read_text())
     assert written["ops"] == [240, shrunk.ops_after]
+    assert (written["signature"], written["source_signature"]) == (signature, source["signature"])
+    failure = json.loads((folder / "summary.json").read_text())["failure"]
+    assert failure["signature"] == signature
+    assert FailureParts.of(failure).narrows(FailureParts.of(source))
     assert (folder / "reproduce.txt").read_text().strip() == shrunk.command
     # Only the best run's folder is left of the trials.
     assert len(list((mutant_run.run_dir / "shrink-work").iterdir())) <= 1
@@ -139,4 +150,8 @@ def test_sigint_keeps_the_best_so_far(mutant_run: RunOutcome, tmp_path: Path) ->
     assert "shrunk (interrupted: the best so far)" in text
     shrunk = json.loads((mutant_run.run_dir / "shrunk" / "shrink.json").read_text())
     assert shrunk["cut_short"] == "interrupted"
-    assert shrunk["signature"] == mutant_run.summary["failure"]["signature"]
+    source = mutant_run.summary["failure"]
+    assert shrunk["source_signature"] == source["signature"]
+    failure = json.loads((mutant_run.run_dir / "shrunk" / "summary.json").read_text())["failure"]
+    assert failure["signature"] == shrunk["signature"]
+    assert FailureParts.of(failure).narrows(FailureParts.of(source))

@@ -18,9 +18,16 @@ from stress.sweep.shrink import shrink_fastest
 
 def _group(run_dir: Path | None, outcome: str = "fail") -> FailureGroup:
     return FailureGroup(
-        signature="abcdefabcdef", count=2, first_seed=3, fastest_seed=5, fastest_seconds=1.5,
-        outcome=outcome, stop_reason="InvariantViolation", detail="missing",
-        run_dir=None if run_dir is None else str(run_dir), host="here",
+        signature="abcdefabcdef",
+        count=2,
+        first_seed=3,
+        fastest_seed=5,
+        fastest_seconds=1.5,
+        outcome=outcome,
+        stop_reason="InvariantViolation",
+        detail="missing",
+        run_dir=None if run_dir is None else str(run_dir),
+        host="here",
     )
 
 
@@ -76,12 +83,12 @@ def test_a_sweep_with_shrink_ends_with_the_failing_runs_shrunk_folder(tmp_path: 
     run_dir = Path(str(failed.run_dir))
     shrunk = run_dir / "shrunk"
     record = orjson.loads((shrunk / "shrink.json").read_bytes())
-    assert (record["source"], record["signature"]) == (str(run_dir), failed.signature)
+    assert (record["source"], record["source_signature"]) == (str(run_dir), failed.signature)
     assert (shrunk / "replay.json").is_file() and (shrunk / "reproduce.txt").is_file()
     assert f"shrink {failed.signature}: stress shrink {run_dir}" in printed
     assert f"shrunk run: {shrunk}" in printed  # stress shrink's own output, passed on
     # Where the shrunk run is: in sweep.json and in the closing table, after the shrink.
     (group,) = orjson.loads((tmp_path / "sweep" / "sweep.json").read_bytes())["failures"]
     assert (group["fastest_seed"], group["shrunk_dir"]) == (1, str(shrunk))
-    table = printed[printed.index("signature"):]
+    table = printed[printed.index("signature") :]
     assert f"shrunk {failed.signature}: stress replay {shrunk}/replay.json" in table
