@@ -7,6 +7,8 @@ strategies and the connection modes, since every combination must give the same 
 from __future__ import annotations
 
 import json
+import multiprocessing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from stress.metadb import (
     EngineName,
     IdStrategy,
     InvalidRecordError,
+    MetaDb,
+    StoreOptions,
     UnknownTableError,
     model_for,
 )
@@ -130,6 +134,31 @@ def test_block_ids_stay_unique_across_two_handles(
         ids.extend(second.record_batch("ticks", [tick("x"), tick("y"), tick("z")]).ids)
     assert len(ids) == len(set(ids)) == 50
     assert sorted(rows_by_id(first, "ticks")) == sorted(ids)
+
+
+def _write_in_child(path: str, home: str, queue: Any) -> None:
+    """A forked child's own handle on the file: it must lease a block of its own."""
+    with MetaDb(Path(path), Path(home), StoreOptions(ids="block", id_block_size=4)) as store:
+        queue.put(store.record("ticks", tick("child")).id)
+
+
+def test_a_forked_child_leases_its_own_block_not_its_parents(
+    open_store: StoreFactory, db_path: Path, tmp_path: Path
+) -> None:
+    # The lease table is inherited by fork and keyed by pid: the child's pid must be its own.
+    parent = open_store(ids="block", id_block_size=4)
+    first = parent.record("ticks", tick("p0")).id
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_write_in_child, args=(str(db_path), str(tmp_path), queue))
+    child.start()
+    child_id = queue.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0
+    rest = [parent.record("ticks", tick(f"p{i}")).id for i in range(1, 4)]
+    ids = [first, *rest, child_id]
+    assert len(set(ids)) == 5, ids  # the parent's lease of 4 and the child's first id
+    assert sorted(rows_by_id(parent, "ticks")) == sorted(ids)
 
 
 def test_source_cursor_upsert_and_read(open_store: StoreFactory, engine: EngineName) -> None:
