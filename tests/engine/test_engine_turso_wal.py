@@ -1,9 +1,10 @@
 """turso's experimental multi-process WAL in whole runs (``STRESS_TURSO_MULTIPROCESS_WAL``).
 
 - settings the mode cannot run with are refused in one line naming the variable;
-- every process flagged: two worker processes share one file, the lock fault's holder is a
-  flagged pyturso process whose lock sends writes to the spool, and the flagged oracle finds
-  every acknowledged row;
+- every process flagged: two worker processes share one file, and the lock fault's holder is a
+  flagged pyturso process whose lock sends writes to the spool. Most runs come out whole and
+  the flagged oracle finds every acknowledged row; now and then pyturso 0.8.3 panics
+  (SIGABRT) or loses an acknowledged row even so, and the verdict must say which;
 - a mixed deployment (one worker process opens WITHOUT the flag): pyturso 0.8.3 does not
   refuse the open on Linux. What the engine then does varies with timing; by hand (runs of 4 s,
   `stress run --engine turso --turso-multiprocess-wal true --turso-unflagged-processes 1
@@ -94,27 +95,32 @@ def test_flagged_processes_share_a_file_and_a_flagged_lock_holder_spools_writes(
     )
 
     summary = read_json(run_dir / "summary.json")
-    # pyturso 0.8.3's experimental mode can panic even when every process is flagged
-    # ("reader slot released by non-owner" in shared_wal_coordination.rs, seen in CI): that is
-    # the engine's crash, reported as such, and nothing acknowledged may be lost either way.
-    # A panic in the run's last moments is seen after its duration has elapsed: the stop
-    # reason is then DurationElapsed, and the crash is in the verdict all the same.
-    if code != 0:
-        stopped = summary["stop_reason"]
-        assert code == 1 and stopped in {"CrashDetected", "DurationElapsed"}, output
-        assert {crash["signal"] for crash in summary["crashes"]} == {"SIGABRT"}, output
-        assert summary["failure"]["check"] == "crash", summary["failure"]
-        assert summary["failure"]["error_class"] == "SIGABRT", summary["failure"]
+    verification = summary["verification"]
     locks = summary["faults"]["events"]
     # The holder needs a second or so to load pyturso and wait its turn: the run's last locks
     # may end with the run; at least one held its full 600 ms.
     assert any(event["effect"].startswith("write-locked (BEGIN IMMEDIATE)") for event in locks)
-    verification = summary["verification"]
-    assert verification["ok"] and verification["missing"] == 0, verification
     assert verification["spooled"] > 0, "the flagged holder's lock kept no write out"
-    assert set(verification["integrity"].values()) == {"ok"}
     # turso's shared coordination file sits beside the database, and is counted as its disk.
     assert (run_dir / "db-0" / "meta.db-tshm").exists()
+    # pyturso 0.8.3's experimental mode is not always whole even with every process flagged,
+    # as fresh-clone CI runs showed: it can panic ("reader slot released by non-owner" in
+    # shared_wal_coordination.rs: SIGABRT, seen after the run's duration too), and it once
+    # lost one acknowledged row of 8,030, integrity_check ok. As for a mixed deployment, the
+    # verdict must say what the engine did; a run it left whole passes clean.
+    harms = _what_the_engine_did(summary, output) - {"stale ids"}
+    failure = summary["failure"]
+    evidence = (harms, verification, summary["crashes"], failure, output[-2000:])
+    if not harms:
+        assert code == 0 and verification["ok"], evidence
+        assert set(verification["integrity"].values()) == {"ok"}, evidence
+        return
+    assert code == 1 == summary["exit_code"], evidence
+    if harms & {"file damaged", "acknowledged rows missing"}:
+        assert not verification["ok"] and failure["stop_reason"] == "InvariantViolation", evidence
+    else:  # the engine aborted: the crash is the failure, whenever it was seen
+        assert {crash["signal"] for crash in summary["crashes"]} == {"SIGABRT"}, evidence
+        assert (failure["check"], failure["error_class"]) == ("crash", "SIGABRT"), evidence
 
 
 def _what_the_engine_did(summary: dict[str, Any], output: str) -> set[str]:
