@@ -15,7 +15,7 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -180,6 +180,15 @@ def run_writers_command(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failures else 0
 
 
+def _emit(out: TextIO, as_json: bool, document: Any, text: str) -> int:
+    """A bench's result: one JSON object on one line (``--json``), or its text; exit 0."""
+    if as_json:
+        print(orjson.dumps(document).decode(), file=out)
+    else:
+        out.write(text)
+    return 0
+
+
 def _to_stderr(line: str) -> None:
     # Looked up at call time, never at import, so tests and the CLI can redirect it.
     print(line, file=sys.stderr, flush=True)
@@ -222,11 +231,7 @@ def run_overhead_command(args: argparse.Namespace, out: TextIO) -> int:
         ids=args.ids,
     )
     document = measure_plan(plan)
-    if args.json:
-        print(orjson.dumps(document).decode(), file=out)
-    else:
-        out.write(format_overhead(document))
-    return 0
+    return _emit(out, args.json, document, format_overhead(document))
 
 
 # -- monitor -------------------------------------------------------------------------------
@@ -249,11 +254,7 @@ def run_monitor_command(args: argparse.Namespace, out: TextIO) -> int:
         interval_ms=number_flag("--interval-ms", args.interval_ms, 10),
     )
     result = measure_monitor(plan)
-    if args.json:
-        print(orjson.dumps(asdict(result)).decode(), file=out)
-    else:
-        out.write(format_monitor(result))
-    return 0
+    return _emit(out, args.json, asdict(result), format_monitor(result))
 
 
 # -- sweep ---------------------------------------------------------------------------------
@@ -278,12 +279,8 @@ def run_sweep_bench_command(args: argparse.Namespace, out: TextIO) -> int:
         rounds=whole_flag("--rounds", args.rounds, 1),
     )
     bench = measure_sweep(plan)
-    if args.json:
-        document = {**asdict(bench), "median_ratio": bench.median_ratio}
-        print(orjson.dumps(document).decode(), file=out)
-    else:
-        out.write(format_sweep_bench(bench))
-    return 0
+    document = {**asdict(bench), "median_ratio": bench.median_ratio}
+    return _emit(out, args.json, document, format_sweep_bench(bench))
 
 
 # -- store ---------------------------------------------------------------------------------
@@ -323,11 +320,7 @@ def run_store_command(args: argparse.Namespace, out: TextIO) -> int:
         ids=args.ids,
     )
     document = measure_store(plan)
-    if args.json:
-        print(orjson.dumps(document).decode(), file=out)
-    else:
-        out.write(format_store(document))
-    return 0
+    return _emit(out, args.json, document, format_store(document))
 
 
 # -- rows ----------------------------------------------------------------------------------
@@ -353,11 +346,7 @@ def run_rows_command(args: argparse.Namespace, out: TextIO) -> int:
         tables=choices_flag("--tables", args.tables, JSON_TABLES),
     )
     document = measure_rows(plan)
-    if args.json:
-        print(orjson.dumps(document).decode(), file=out)
-    else:
-        out.write(format_rows(document))
-    return 0
+    return _emit(out, args.json, document, format_rows(document))
 
 
 # -- opcodes -------------------------------------------------------------------------------
@@ -383,8 +372,4 @@ def run_opcodes_command(args: argparse.Namespace, out: TextIO) -> int:
     with tempfile.TemporaryDirectory(prefix="stress-opcodes-") as tmp:
         profile = bench_profile(Path(tmp))
     document = count_opcodes(plan, profile, options)
-    if args.json:
-        print(orjson.dumps(document).decode(), file=out)
-    else:
-        out.write(format_opcodes(document))
-    return 0
+    return _emit(out, args.json, document, format_opcodes(document))
