@@ -15,11 +15,13 @@ import pytest
 
 
 @contextmanager
-def tmpfs(point: Path, size: str) -> Iterator[Path]:
-    """Mount a ``size`` tmpfs (``"1m"``, ``"40m"``) at ``point``; unmount it afterwards."""
+def tmpfs(point: Path, size: str, read_only: bool = False) -> Iterator[Path]:
+    """Mount a ``size`` tmpfs (``"1m"``, ``"40m"``) at ``point``, read-only if asked; unmount
+    it afterwards."""
     point.mkdir(exist_ok=True)
+    options = f"ro,size={size}" if read_only else f"size={size}"
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
         capture_output=True,
         text=True,
         check=False,

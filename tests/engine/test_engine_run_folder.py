@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from disk_helpers import tmpfs
 from engine_processes import RUNNING, read_until, reaped, run_cli, start_run
 
 from stress.cli.main import main
@@ -126,20 +127,8 @@ def test_an_output_path_at_or_under_a_regular_file_is_one_line(
 @pytest.fixture
 def read_only_mount(tmp_path: Path) -> Iterator[Path]:
     """A read-only tmpfs (skips where mounting is refused, e.g. not root)."""
-    point = tmp_path / "ro"
-    point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as point:
         yield point
-    finally:
-        subprocess.run(["umount", str(point)], check=True)
 
 
 @pytest.mark.parametrize("inside", ["", "run"], ids=["the-mount", "a-new-folder-in-it"])
