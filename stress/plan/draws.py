@@ -22,6 +22,7 @@ from stress.faults import KILL, LOCK, FaultKind
 __all__ = [
     "Draws",
     "arrival_seed_sequence",
+    "between",
     "database_seed_sequence",
     "fault_seed_sequence",
     "mutant_seed_sequence",
@@ -78,6 +79,13 @@ def fault_seed_sequence(global_seed: int, kind: FaultKind, index: int) -> np.ran
     A descendant of ``SeedSequence(global_seed, spawn_key=(0xFA,))``: the faults' own family.
     """
     return np.random.SeedSequence(global_seed, spawn_key=(_FAULT_KEY, _FAULT_KINDS[kind], index))
+
+
+def between(u: float, low: float, high: float) -> float:
+    """What :meth:`Draws.between` makes of the uniform ``u``."""
+    value = low + (high - low) * u
+    # For u within an ulp of 1 the product rounds up to ``high`` itself.
+    return value if value < high or low == high else math.nextafter(high, low)
 
 
 class Draws:
@@ -142,6 +150,17 @@ class Draws:
             self._next = 0
         return self._array[self._next : self._next + count]
 
+    def upcoming_listed(
+        self, count: int
+    ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], list[float], int]:
+        """:meth:`upcoming`, plus the same values in a list and where they begin in it.
+
+        A walk that reads value by value indexes the list (a list index is several times
+        cheaper than an array's); the list must not be changed.
+        """
+        window = self.upcoming(count)
+        return window, self._buffer, self._next
+
     def skip(self, count: int) -> None:
         """Consume ``count`` uniforms already seen through :meth:`upcoming`."""
         if self._next + count > len(self._buffer):
@@ -155,9 +174,7 @@ class Draws:
 
     def between(self, low: float, high: float) -> float:
         """A float in [low, high) (``low`` when the two are equal); one uniform."""
-        value = low + (high - low) * self.uniform()
-        # For u within an ulp of 1 the product rounds up to ``high`` itself.
-        return value if value < high or low == high else math.nextafter(high, low)
+        return between(self.uniform(), low, high)
 
     def chance(self, probability: float) -> bool:
         """True with ``probability``; one uniform."""

@@ -10,6 +10,7 @@ pure function of the stream's position and never of time or shared state.
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -117,13 +118,27 @@ class RowFactory:
             return []
         held = draws.upcoming(count * self._layout.width)
         starts, used = self._layout.starts(held, count)
+        rows = self.rows_at(held, starts)
+        draws.skip(used)
+        return rows
+
+    @property
+    def layout(self) -> RowLayout:
+        return self._layout
+
+    def rows_at(
+        self, held: np.ndarray[Any, np.dtype[np.float64]], starts: np.ndarray[Any, Any]
+    ) -> list[dict[str, Any]]:
+        """The rows whose field starts within ``held`` are ``starts`` (rows x fields, from
+        :class:`RowLayout`), a column at a time. ``held`` must run at least a row's
+        :attr:`RowLayout.width` past the last row's start: a field absent from a row still
+        reads its full width (the values are dropped)."""
         values = [
             column.column(held[starts[:, field, None] + np.arange(column.width)])
             for field, column in enumerate(self._columns)
         ]
-        draws.skip(used)
         names = self._names
-        # Every column has ``count`` values: zip's strict check would only cost time.
+        # Every column has as many values as rows: zip's strict check would only cost time.
         return [dict(zip(names, row)) for row in zip(*values)]  # noqa: B905
 
 
@@ -165,10 +180,42 @@ class RowLayout:
         """Each row's field starts (count x fields) within ``held``, and the uniforms used."""
         if not self._program:
             rows = np.arange(count, dtype=np.int64) * self.width
+            return self.field_starts(rows, [], []), count * self.width
+        values = held.tolist()
+        row_starts: list[int] = []
+        branch_starts: list[int] = []
+        branch_ends: list[int] = []
+        position = 0
+        for _ in range(count):
+            row_starts.append(position)
+            position = self.walk_row(values, position, branch_starts, branch_ends)
+        return self.field_starts(row_starts, branch_starts, branch_ends), position
+
+    def walk_row(
+        self, values: list[float], position: int, branch_starts: list[int], branch_ends: list[int]
+    ) -> int:
+        """Where the row starting at ``values[position]`` ends; its branches' starts and ends
+        are appended to the two lists."""
+        for gap, threshold, below, otherwise in self._program:
+            position += gap
+            branch_starts.append(position)
+            position += below if values[position] < threshold else otherwise
+            branch_ends.append(position)
+        return position + self._tail
+
+    def field_starts(
+        self,
+        row_starts: Sequence[int] | np.ndarray[Any, np.dtype[np.int64]],
+        branch_starts: list[int],
+        branch_ends: list[int],
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Each row's field starts (rows x fields), from the rows' starts and, for a layout
+        with branches, what :meth:`walk_row` appended for each row in turn."""
+        rows = np.asarray(row_starts, dtype=np.int64)
+        count = len(rows)
+        if not self._program:
             offsets = np.array([offset for _, _, offset in self._anchors], dtype=np.int64)
-            return rows[:, None] + offsets[None, :], count * self.width
-        row_starts, branch_starts, branch_ends, used = self._walk(held.tolist(), count)
-        rows = np.array(row_starts, dtype=np.int64)
+            return rows[:, None] + offsets[None, :]
         begins = np.array(branch_starts, dtype=np.int64).reshape(count, -1)
         ends = np.array(branch_ends, dtype=np.int64).reshape(count, -1)
         starts = np.empty((count, len(self._anchors)), dtype=np.int64)
@@ -177,22 +224,7 @@ class RowLayout:
                 starts[:, field] = begins[:, branch]
             else:
                 starts[:, field] = (rows if branch < 0 else ends[:, branch]) + offset
-        return starts, used
-
-    def _walk(self, values: list[float], count: int) -> tuple[list[int], list[int], list[int], int]:
-        row_starts: list[int] = []
-        branch_starts: list[int] = []
-        branch_ends: list[int] = []
-        program, tail, position = self._program, self._tail, 0
-        for _ in range(count):
-            row_starts.append(position)
-            for gap, threshold, below, otherwise in program:
-                position += gap
-                branch_starts.append(position)
-                position += below if values[position] < threshold else otherwise
-                branch_ends.append(position)
-            position += tail
-        return row_starts, branch_starts, branch_ends, position
+        return starts
 
 
 _FACTORIES: dict[str, RowFactory] = {}
