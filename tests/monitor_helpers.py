@@ -6,16 +6,18 @@ Not a test module: the tests import it by name (tests/conftest.py's folder is on
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from engine_helpers import BASE_CONFIG as BASE_RUN
 
 from stress.config import DEFAULT_PROFILE_DIR, Settings, settings_from_dict
 from stress.controls import Flag
 from stress.engine.operations import OpResult
 from stress.engine.runner import RunOutcome, run_simulation
-from stress.metadb import MetaDb
+from stress.metadb import MetaDb, WriteOutcome
 from stress.observe.monitor import COORDINATOR, ResourceSample
 from stress.plan.profiles import Profile, load_profiles
 from stress.plan.workload import PlanLimits, PlannedOp
@@ -48,14 +50,30 @@ class FakeClock:
 
 
 class StubStore:
-    """Stands in for a MetaDb where the op itself is faked (see ``fake_execute``)."""
+    """Stands in for a MetaDb where the op itself is faked (see ``fake_execute``).
+
+    A user runs a single insert as planned on the store itself, not through ``execute``
+    (``UserRunner._run_single``): that write lands here, after ``service_s`` of ``clock``.
+    """
+
+    def __init__(self, clock: FakeClock | None, service_s: float) -> None:
+        self._clock = clock
+        self._service_s = service_s
+        self._ids = itertools.count(1)
+
+    def record(self, table: str, row: dict[str, Any]) -> WriteOutcome:
+        if self._clock is not None:
+            self._clock.advance(self._service_s)
+        return WriteOutcome(
+            table, "persisted", next(self._ids), row_json=orjson.dumps(row).decode()
+        )
 
     def close(self) -> None:
         pass
 
 
-def stub_store() -> MetaDb:
-    return cast(MetaDb, StubStore())
+def stub_store(clock: FakeClock | None = None, service_s: float = 0.0) -> MetaDb:
+    return cast(MetaDb, StubStore(clock, service_s))
 
 
 def fake_execute(clock: FakeClock, service_s: float) -> Any:

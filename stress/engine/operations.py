@@ -13,7 +13,7 @@ from stress.metadb import DISK_FULL, INTERRUPTED, BatchOutcome, EngineError, Met
 from stress.plan.profiles import OpKind
 from stress.plan.workload import PlannedOp
 
-__all__ = ["OpResult", "execute"]
+__all__ = ["OpResult", "execute", "write_result"]
 
 
 @dataclass(slots=True)
@@ -61,7 +61,8 @@ def _failed(error: EngineError) -> OpResult:
     )
 
 
-def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
+def write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResult:
+    """The result of write op ``op`` from the store's answer."""
     if outcome.status == "persisted":
         return OpResult(True, len(op.rows), written=outcome)
     # A spooled write is counted as spooled whatever the cause; a lost one by its cause.
@@ -77,7 +78,7 @@ def _write_result(outcome: WriteOutcome | BatchOutcome, op: PlannedOp) -> OpResu
 
 def _insert_batch(store: MetaDb, op: PlannedOp) -> OpResult:
     assert op.table is not None  # planned inserts always name their table
-    return _write_result(store.record_batch(op.table, op.rows), op)
+    return write_result(store.record_batch(op.table, op.rows), op)
 
 
 def _read(store: MetaDb, op: PlannedOp) -> OpResult:
@@ -129,7 +130,7 @@ def execute(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
     kind = op.kind
     if kind is OpKind.SINGLE_INSERT:  # the commonest op, in as few calls as it can
         assert op.table is not None  # planned inserts always name their table
-        return _write_result(store.record(op.table, op.rows[0]), op)
+        return write_result(store.record(op.table, op.rows[0]), op)
     if kind is OpKind.BULK_INSERT:
         return _insert_batch(store, op)
     if op.kind is OpKind.SCHEMA_DDL:

@@ -116,7 +116,14 @@ def _runner(
     plan = UserPlan(SEED, 0, profile("mixed"), LIMITS)
     journal = UserJournal(slots, 0, marks)
     runner = UserRunner(
-        spec, plan, stub_store(), StatsRecorder(), flags, sink, clock=clock, journal=journal
+        spec,
+        plan,
+        stub_store(clock, 0.001),
+        StatsRecorder(),
+        flags,
+        sink,
+        clock=clock,
+        journal=journal,
     )
     return runner, [sink, marks]
 

@@ -38,7 +38,7 @@ def _run_user(
     runner = UserRunner(
         spec,
         UserPlan(SEED, 0, profile("query"), LIMITS),
-        stub_store(),
+        stub_store(clock, service_s),
         recorder,
         Controls(threading.Event(), threading.Event(), threading.Event()),
         clock=clock,

@@ -98,6 +98,7 @@ def test_an_unexpected_exception_in_a_user_is_a_harness_error_with_its_traceback
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stress.engine import users
+
     real = users.execute
 
     def failing(store: MetaDb, op: PlannedOp, user_id: int) -> OpResult:
@@ -106,6 +107,9 @@ def test_an_unexpected_exception_in_a_user_is_a_harness_error_with_its_traceback
         return real(store, op, user_id)
 
     monkeypatch.setattr("stress.engine.users.execute", failing)
+    # Every op through execute(), the single inserts run as planned too (they call the store
+    # directly), so the double sees op 5 whatever its kind.
+    monkeypatch.setattr(users.UserRunner, "_run_single", lambda self, op: self._run_one(op, None))
     outcome = run(small_settings(tmp_path / "run", max_ops_per_user=200))
     assert outcome.stop_reason == "HarnessError"
     assert outcome.exit_code == EXIT_FAILURE
