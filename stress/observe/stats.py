@@ -246,13 +246,20 @@ class StatsRecorder:
         as clamped). Rows are counted as given, so pass 0 for a failed write.
         """
         key = (user_class, op)
+        hist_key = (metric, user_class, op)
         with self._lock:
-            self._ops[key] = self._ops.get(key, 0) + 1
+            ops = self._ops
+            ops[key] = ops.get(key, 0) + 1
             if not ok:
                 self._failed[key] = self._failed.get(key, 0) + 1
             self._rows_inserted += rows_inserted
             self._rows_queried += rows_queried
-            self._record((metric, user_class, op), micros)
+            # _record(), inlined: this runs once per op of every user.
+            values = self._values.get(hist_key)
+            if values is None or len(values) >= _FOLD_AT - 1:
+                self._record(hist_key, micros)
+            else:
+                values.append(micros)
 
     def record_value(self, metric: str, user_class: str, op: str, micros: int) -> None:
         """Record a duration (us) under another metric without counting an operation."""

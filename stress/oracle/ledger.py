@@ -43,6 +43,9 @@ __all__ = [
 
 # status (u8), table index (u8), op index (u32), id (i64, -1 = none), digest (u64)
 _RECORD = struct.Struct("<BBIqQ")
+_SIZE = _RECORD.size
+_PACK_INTO = _RECORD.pack_into
+_XXH3_64 = xxhash.xxh3_64_intdigest
 #: The mapped window: 22 x 4096 x 16 bytes, a whole number of records and of 4 KiB pages.
 _WINDOW = _RECORD.size * 4096 * 16
 
@@ -118,25 +121,27 @@ class LedgerWriter:
             ) from exc
         self._reserved = target
 
-    def _map_window(self) -> None:
+    def _map_window(self) -> mmap.mmap:
+        """Map the window holding the next record, and return it."""
         start = self._offset - self._offset % _WINDOW
         if self._map is not None:
             self._map.close()
             self._map = None
         self._reserve_to(start + _WINDOW)
-        self._map = mmap.mmap(self._fd, _WINDOW, offset=start)
+        self._map = window = mmap.mmap(self._fd, _WINDOW, offset=start)
         self._window_start, self._window_end = start, start + _WINDOW
+        return window
 
     def _append(self, status: int, table: str, op_index: int, row_id: int, digest: int) -> None:
-        if self._offset >= self._window_end or self._map is None:
-            self._map_window()
-        assert self._map is not None  # mapped just above
+        window = self._map
+        if self._offset >= self._window_end or window is None:
+            window = self._map_window()
         at = self._offset - self._window_start
         # The status byte goes in last: a kill between the two leaves status 0, which readers
         # take as the end of the ledger, never as a torn record.
-        _RECORD.pack_into(self._map, at, 0, _TABLE_INDEX[table], op_index, row_id, digest)
-        self._map[at] = status
-        self._offset += _RECORD.size
+        _PACK_INTO(window, at, 0, _TABLE_INDEX[table], op_index, row_id, digest)
+        window[at] = status
+        self._offset += _SIZE
 
     def intent(self, op_index: int, table: str, count: int, draws_at: int) -> None:
         """Before a write op: ``count`` rows of ``table`` are about to be handed over.
@@ -146,10 +151,17 @@ class LedgerWriter:
         Raises ``OSError`` (nothing written) when the disk has no room for the intent and
         its ``count`` row records.
         """
-        end = self._offset + (1 + count) * _RECORD.size
-        if end > self._reserved:  # reserve(), inlined: this runs before every write op
-            self._reserve_to(end)
-        self._append(INTENT, table, op_index, count, draws_at)
+        offset = self._offset
+        if offset + (1 + count) * _SIZE > self._reserved:  # reserve(), inlined: every write op
+            self._reserve_to(offset + (1 + count) * _SIZE)
+        # _append(), inlined: this and outcome_of() run for every write op.
+        window = self._map
+        if offset >= self._window_end or window is None:
+            window = self._map_window()
+        at = offset - self._window_start
+        _PACK_INTO(window, at, 0, _TABLE_INDEX[table], op_index, count, draws_at)
+        window[at] = INTENT
+        self._offset = offset + _SIZE
 
     def outcome(
         self,
@@ -169,13 +181,26 @@ class LedgerWriter:
         """After a write op: the store's answer, one record per row."""
         if isinstance(answer, WriteOutcome):
             row_json = answer.row_json
-            if row_json is not None:
-                row_id = answer.id
-                digest = xxhash.xxh3_64_intdigest(row_json.encode())  # row_digest(), inlined
-                status = _STATUS[answer.status]
-                self._append(
-                    status, answer.table, op_index, -1 if row_id is None else row_id, digest
-                )
+            if row_json is None:
+                return
+            row_id = answer.id
+            offset = self._offset
+            window = self._map
+            if offset >= self._window_end or window is None:
+                window = self._map_window()
+            at = offset - self._window_start
+            # _append() and row_digest(), inlined: this runs after every single-row write.
+            _PACK_INTO(
+                window,
+                at,
+                0,
+                _TABLE_INDEX[answer.table],
+                op_index,
+                -1 if row_id is None else row_id,
+                _XXH3_64(row_json.encode()),
+            )
+            window[at] = _STATUS[answer.status]
+            self._offset = offset + _SIZE
             return
         self.outcome(op_index, answer.table, answer.status, answer.ids, answer.row_jsons)
 
