@@ -30,6 +30,7 @@ from stress.metadb import (
     iter_spool_lines,
     model_for,
     spool_files,
+    turso_open_problem,
 )
 from stress.oracle.ledger import (
     INTENT,
@@ -363,7 +364,15 @@ def verify_database(
     seen = np.zeros(len(expected.rows), dtype=np.bool_)
     check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
     result.indeterminate += len(expected.in_flight)
-    store = MetaDb(database.path, database.home, options or StoreOptions(read_only=True))
+    options = options or StoreOptions(read_only=True)
+    if options.engine == "turso" and database.path.exists():
+        # pyturso can hang or abort opening a file its experimental WAL mode left behind:
+        # tried first in a child, so the verdict says so instead of never coming.
+        problem = turso_open_problem(database.path, options.multiprocess_wal)
+        if problem is not None:
+            _unreadable(check, result, database.path, problem)
+            return
+    store = MetaDb(database.path, database.home, options)
     try:
         _check_store(check, store, database.path, result)
     finally:
@@ -383,11 +392,7 @@ def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification)
             for ids, digests in _store_chunks(store, table):
                 _check_chunk(check, table, span, ids, digests, result)
     except MetaDbError as error:
-        unseen = int(np.count_nonzero(~check.seen))
-        result.unchecked += unseen + len(check.expected.spooled_no_id) - len(check.seen_no_id)
-        result.integrity[str(path)] = f"unreadable: {error}"
-        result.findings[Check.UNREADABLE].add(None, None)
-        check.example(result, "unreadable", f"{path.name}: {error}")
+        _unreadable(check, result, path, str(error))
         return
     _check_unseen(check, result)
     result.integrity[str(path)] = _integrity(store, path)
@@ -492,6 +497,15 @@ def _in_flight_rows(expected: _Expected, regenerate: Regenerate | None) -> Count
             stored = model_for(table).model_validate(row).model_dump_json()
             rows[(table, row_digest(stored))] += 1
     return rows
+
+
+def _unreadable(check: _Check, result: Verification, path: Path, error: str) -> None:
+    """``path`` could not be read (from some point on): what was not seen is unchecked."""
+    unseen = int(np.count_nonzero(~check.seen))
+    result.unchecked += unseen + len(check.expected.spooled_no_id) - len(check.seen_no_id)
+    result.integrity[str(path)] = f"unreadable: {error}"
+    result.findings[Check.UNREADABLE].add(None, None)
+    check.example(result, "unreadable", f"{path.name}: {error}")
 
 
 def _integrity(store: MetaDb, path: Path) -> str:

@@ -20,6 +20,11 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,9 @@ from faults_helpers import cli_run, read_json
 from stress.bench.figures import count_rows
 from stress.engine.tursowal import check_turso_wal, lock_holder_engine, worker_options
 from stress.errors import ConfigError
-from stress.metadb import JSON_TABLES, StoreOptions
+from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, turso_open_problem
+from stress.oracle.verify import verify_run
+from stress.signature import Check
 
 needs_turso = pytest.mark.skipif(
     importlib.util.find_spec("turso") is None,
@@ -165,3 +172,64 @@ def test_a_mixed_deployment_is_reported_as_the_engine_behaved(tmp_path: Path) ->
         db = run_dir / "db-0" / "meta.db"
         in_file = count_rows(db, db.parent, flagged, JSON_TABLES)
         assert in_file is not None and in_file >= verification["acknowledged"] > 0, evidence
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def _tshm_locked(db: Path) -> Iterator[None]:
+    """A live process holding a POSIX lock on turso's coordination file (``-tshm``): a
+    flagged open then waits for it, for ever."""
+    command = [sys.executable, "-c", _HOLD_LOCK, str(db) + "-tshm"]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            yield
+        finally:
+            holder.kill()
+
+
+@needs_turso
+def test_an_open_turso_never_finishes_is_reported_within_the_bound(tmp_path: Path) -> None:
+    db = tmp_path / "meta.db"
+    flagged = StoreOptions(engine="turso", multiprocess_wal=True)
+    MetaDb.open(db, tmp_path, flagged).close()
+    assert turso_open_problem(db, flagged=True, bound_s=20) is None
+    with _tshm_locked(db):
+        started = time.monotonic()
+        problem = turso_open_problem(db, flagged=True, bound_s=2)
+        assert problem == "turso did not open the file within 2 s (the open hung; killed)"
+        assert time.monotonic() - started < 10
+    assert turso_open_problem(db, flagged=True, bound_s=20) is None
+
+
+@pytest.mark.slow
+@needs_turso
+def test_the_oracle_says_a_file_turso_hangs_on_is_unreadable_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    cli_run(
+        run_dir, engine="turso", turso_multiprocess_wal="true", processes="2", databases="1",
+        duration="2",
+    )  # fmt: skip
+    monkeypatch.setattr("stress.metadb.openprobe.OPEN_BOUND_S", 2.0)
+    db = run_dir / "db-0" / "meta.db"
+    with _tshm_locked(db):
+        verification = verify_run(run_dir)
+    assert not verification.ok
+    state = verification.integrity[str(db)]
+    assert state == "unreadable: turso did not open the file within 2 s (the open hung; killed)"
+    assert verification.unchecked > 0
+    assert Check.UNREADABLE in verification.findings
+    # The lock gone, the same file opens and is read to its end.
+    assert "did not open" not in verify_run(run_dir).integrity[str(db)]
