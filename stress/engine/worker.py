@@ -57,7 +57,7 @@ __all__ = [
 _READY_POLL_S = 0.01
 #: From the stop on, how often the users' ops in flight are interrupted again, in seconds.
 _INTERRUPT_EVERY_S = 0.02
-#: How often the worker looks whether its users have ended, in seconds.
+#: How often the worker looks at the stop flag while its users run, in seconds.
 _USERS_POLL_S = 0.02
 #: How long an orphaned worker's users get to finish their op in flight before it exits.
 _ORPHAN_GRACE_S = 10.0
@@ -171,9 +171,11 @@ def _watch(
                 runner.store.interrupt()
             alive[0][1].join(_INTERRUPT_EVERY_S)
             continue
-        # Woken often enough to see its users end: a run limited by op counts ends when they
-        # do, not at the next report (up to a whole interval later, which its ops/s counted).
-        stop.wait(max(0.0, min(_USERS_POLL_S, next_report - time.monotonic())))
+        # Woken the moment a user ends (a join returns then), so a run limited by op counts
+        # ends when its users do: not at the next report, nor at the next look of a poll
+        # (10 ms on average, 1-2% of the overhead bench's ops/s). The stop is seen within a
+        # poll: a user sees it itself before its next op, only interrupts wait for this.
+        alive[0][1].join(max(0.0, min(_USERS_POLL_S, next_report - time.monotonic())))
         if time.monotonic() >= next_report and not stop.is_set():
             progress = tuple(runner.progress() for runner, _ in users)
             reports.put(Stats(spec.worker_idx, recorder.drain(), progress))
