@@ -55,6 +55,9 @@ class SingleInsertRuns:
         self._table_sums = table_sums
         self._think_ms = think_ms
         self._factories = {table: row_factory(table) for table in tables}
+        # Single insert is drawn for u in [low, high): the bisect of the kind, as a range.
+        at = OP_ORDER.index(_SINGLE)
+        self._single = (op_sums[at - 1] if at else 0.0, op_sums[at])
         think = 1 if think_ms[1] > 0 else 0
         #: The most uniforms one op can take: kind, table, the widest row, think time.
         self._most = 2 + max(f.layout.width for f in self._factories.values()) + think
@@ -68,31 +71,43 @@ class SingleInsertRuns:
         """The single inserts from ``draws``' position on, numbered from ``index``, up to the
         first op of another kind or ``chunk`` ops; each with the uniforms it takes. Nothing
         is consumed."""
+        low, high = self._single
         _, values, base = draws.upcoming_listed(1)
-        if OP_ORDER[bisect_right(self._op_sums, values[base])] is not _SINGLE:
+        if not low <= values[base] < high:
             return []  # the commonest short run: not worth a window
         window, values, base = draws.upcoming_listed(chunk * self._most)
-        # Per table: its rows' starts (window offsets) and their branches' (list positions).
-        found: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        # Per table: its rows' starts (window offsets), their branches' starts and ends (list
+        # positions), and the row's width when it has no branches (its end is then known).
+        found: dict[str, tuple[list[int], list[int], list[int], int | None]] = {
+            table: ([], [], [], None if factory.layout.branches else factory.layout.width)
+            for table, factory in self._factories.items()
+        }
         planned: list[tuple[str, int, float, int]] = []  # table, row slot, think_s, takes
-        position, op_sums, tables, table_sums = 0, self._op_sums, self._tables, self._table_sums
+        position, tables, table_sums = 0, self._tables, self._table_sums
         low_ms, high_ms = self._think_ms
         for _ in range(chunk):
             at = base + position
-            if OP_ORDER[bisect_right(op_sums, values[at])] is not _SINGLE:
+            if not low <= values[at] < high:
                 break
             table = tables[bisect_right(table_sums, values[at + 1])]
-            starts, branch_starts, branch_ends = found.setdefault(table, ([], [], []))
+            starts, branch_starts, branch_ends, width = found[table]
             starts.append(position + 2)
-            layout = self._factories[table].layout
-            end = layout.walk_row(values, at + 2, branch_starts, branch_ends) - base
+            if width is not None:
+                end = position + 2 + width
+            else:
+                layout = self._factories[table].layout
+                end = layout.walk_row(values, at + 2, branch_starts, branch_ends) - base
             think_s = 0.0
             if high_ms > 0:
                 think_s = between(values[base + end], low_ms, high_ms) / 1000
                 end += 1
             planned.append((table, len(starts) - 1, think_s, end - position))
             position = end
-        rows = {table: self._rows(window, table, base, *lists) for table, lists in found.items()}
+        rows = {
+            table: self._rows(window, table, base, starts, branch_starts, branch_ends)
+            for table, (starts, branch_starts, branch_ends, _) in found.items()
+            if starts
+        }
         ops: list[tuple[PlannedOp, int]] = []
         draws_at = draws.consumed
         for table, slot, think_s, takes in planned:

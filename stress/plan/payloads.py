@@ -174,6 +174,11 @@ class RowLayout:
                 gap = 0
         self._tail = gap
 
+    @property
+    def branches(self) -> bool:
+        """Whether a row's count of uniforms depends on its values (else it is :attr:`width`)."""
+        return bool(self._program)
+
     def starts(
         self, held: np.ndarray[Any, np.dtype[np.float64]], count: int
     ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], int]:
