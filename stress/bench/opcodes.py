@@ -38,8 +38,10 @@ __all__ = ["OPCODE_PARTS", "OpcodesPlan", "count_opcodes", "format_opcodes"]
 #: The parts, in the order they are printed; ``own`` is the harness's: all but plan and store.
 OPCODE_PARTS = ("plan", "digest", "loop", "ledger", "stats", "store")
 _OWN = ("digest", "loop", "ledger", "stats")
-#: Functions of stress/plan/workload.py that are the digest, not the plan.
+#: Functions of the plan's modules that are the digest, not the plan: the chain
+#: (workload.py) and the op's canonical bytes (ops.py).
 _DIGEST = frozenset({"update", "canonical", "hexdigest"})
+_DIGEST_MODULES = ("/stress/plan/workload.py", "/stress/plan/ops.py")
 #: Single inserts with no think time: the profile's values decide the rest.
 _LIMITS = PlanLimits(1, 1, 0.0, 0.0, 1)
 _WARM_UP_OPS = 50
@@ -65,7 +67,7 @@ def _part_of(filename: str, name: str) -> str | None:
         return "ledger"
     if "/stress/observe/" in path:
         return "stats"
-    if path.endswith("/stress/plan/workload.py") and name in _DIGEST:
+    if path.endswith(_DIGEST_MODULES) and name in _DIGEST:
         return "digest"
     if "/stress/plan/" in path:
         return "plan"

@@ -31,6 +31,7 @@ from stress.observe.stats import (
     SERVICE,
     STORE_ERROR_COUNTER,
     StatsRecorder,
+    op_keys,
 )
 from stress.oracle.ledger import LedgerWriter
 from stress.plan.pacing import (
@@ -130,6 +131,7 @@ class UserRunner:
         # (index, op kind, how: 0 planned, 1 substituted, 2 skipped): formatted only when
         # asked for, off the hot path.
         self._last_ops: deque[tuple[int, str, int]] = deque(maxlen=_LAST_OPS)
+        self._single_keys = op_keys(spec.user_class, _SINGLE)
         if spec.resume is not None:
             self._resume(spec.resume)
         plan.stop_on(controls.stop)
@@ -295,8 +297,8 @@ class UserRunner:
             self._after(op, op, write_result(outcome, op), (started, ended), None, False)
             return
         # _after() and _record() of a row that landed, inlined.
-        self.recorder.record_op(
-            self.spec.user_class, _SINGLE, int((ended - started) * 1_000_000), True, 1, 0
+        self.recorder.record_keyed(
+            self._single_keys, int((ended - started) * 1_000_000), True, 1, 0
         )
         limit = self.pacing.latency_limit_s
         if limit is not None and ended - started > limit:
@@ -363,15 +365,23 @@ class UserRunner:
 
     def _journal_op(self, op: PlannedOp, kind: str, how: int) -> None:
         """Fold the op into the digest chain and the restart journal (order: see journal.py)."""
-        journal, consumed = self._journal, self.plan.draws.consumed
-        if journal is not None and how:
-            journal.mark(op.index, skipped=how == 2)
-        op_digest = self.digest.update(op, how == 1, consumed, skipped=how == 2)
+        journal, consumed, digest, result = (
+            self._journal,
+            self.plan.draws.consumed,
+            self.digest,
+            self.result,
+        )
+        if how:
+            if journal is not None:
+                journal.mark(op.index, skipped=how == 2)
+            op_digest = digest.update(op, how == 1, consumed, skipped=how == 2)
+        else:
+            op_digest = digest.update(op, False, consumed)
         if self._sink is not None:
             self._sink.write(op_digest)
-        self.result.ops_executed += 1
+        result.ops_executed += 1
         if journal is not None:
-            journal.commit(self.result.ops_executed, consumed, self.digest.state)
+            journal.commit(result.ops_executed, consumed, digest.state)
         self._last_ops.append((op.index, kind, how))
 
 

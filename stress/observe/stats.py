@@ -39,10 +39,12 @@ __all__ = [
     "HistKey",
     "IntervalSink",
     "LiveFigures",
+    "OpKeys",
     "StatsAggregator",
     "StatsRecorder",
     "StatsReport",
     "new_histogram",
+    "op_keys",
     "percentiles_ms",
 ]
 
@@ -83,6 +85,15 @@ _OpKey = tuple[str, str]  # (user_class, op)
 
 #: The percentiles of :class:`~stress.summary.Percentiles`, in its order (p50 ... p99_9).
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+#: An op's counting key (user class, op) and its histogram's (metric, user class, op).
+OpKeys = tuple[tuple[str, str], tuple[str, str, str]]
+
+
+def op_keys(user_class: str, op: str, metric: str = LATENCY) -> OpKeys:
+    """The keys :meth:`StatsRecorder.record_keyed` counts and records an op under."""
+    return (user_class, op), (metric, user_class, op)
 
 
 def new_histogram() -> Any:
@@ -245,8 +256,14 @@ class StatsRecorder:
         Values below 1 us are recorded as 1 us; values above one hour as one hour (and counted
         as clamped). Rows are counted as given, so pass 0 for a failed write.
         """
-        key = (user_class, op)
-        hist_key = (metric, user_class, op)
+        self.record_keyed(op_keys(user_class, op, metric), micros, ok, rows_inserted, rows_queried)
+
+    def record_keyed(
+        self, keys: OpKeys, micros: int, ok: bool, rows_inserted: int, rows_queried: int
+    ) -> None:
+        """:meth:`record_op` with its keys made beforehand (:func:`op_keys`): a user's loop
+        makes them once for its commonest op instead of twice per op."""
+        key, hist_key = keys
         with self._lock:
             ops = self._ops
             ops[key] = ops.get(key, 0) + 1
