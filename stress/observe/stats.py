@@ -26,7 +26,7 @@ import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
 from stress.metadb.engines import DISK_FULL
-from stress.observe.hdrbulk import ValueBuffer, new_buffer, record_many
+from stress.observe.hdrbulk import ValueBuffer, counter_medians, new_buffer, record_many
 from stress.summary import MAX_ERROR_MESSAGES, ErrorEntry, Percentiles, RunStats, TimelineEntry
 
 __all__ = [
@@ -109,16 +109,13 @@ def _decode(encoded: bytes) -> Any:
 def _median_micros(counts_len: int) -> npt.NDArray[np.float64]:
     """The median value (us) each counter stands for, as ``HdrHistogram.get_mean_value`` uses.
 
-    Computed once per process (about 20 ms) so the mean costs one vectorised product over the
-    nonzero counters instead of the library's pure-Python walk (about 35 ms per histogram).
+    Computed once per process (2 ms, in bulk) so the mean costs one vectorised product over
+    the nonzero counters instead of the library's pure-Python walk (about 35 ms per histogram).
     """
-    hist = new_histogram()
+    layout = counter_medians(new_histogram())
     medians = np.zeros(counts_len, dtype=np.float64)
-    for index in range(min(counts_len, hist.counts_len)):
-        value = hist.get_value_from_index(index)
-        low = hist.get_lowest_equivalent_value(value)
-        high = hist.get_highest_equivalent_value(value)
-        medians[index] = low + ((high - low + 1) >> 1)
+    known = min(counts_len, len(layout))
+    medians[:known] = layout[:known]
     return medians
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stress.observe.hdrbulk import record_many
+from stress.observe.hdrbulk import counter_medians, record_many
 from stress.observe.stats import HIGHEST_MICROS, LATENCY, StatsRecorder, new_histogram
 
 _VALUES = st.lists(st.integers(1, HIGHEST_MICROS), max_size=300)
@@ -66,3 +67,19 @@ def test_the_recorder_clamps_counts_and_folds_early_as_recording_one_by_one() ->
     assert report.histograms == {(LATENCY, "cls", "single_insert"): expected.encode()}
     assert report.clamped == 2
     assert report.ops == {("cls", "single_insert"): len(values)}
+
+
+@pytest.mark.parametrize(
+    "hist",
+    [new_histogram(), HdrHistogram(1, 60_000_000, 2), HdrHistogram(1000, 10**12, 3)],
+    ids=["the runs' layout", "2 digits", "a unit of 1000"],
+)
+def test_counter_medians_are_the_librarys_counter_by_counter(hist: object) -> None:
+    # The library's own walk: what get_mean_value weighs each counter by.
+    expected = []
+    for index in range(hist.counts_len):  # type: ignore[attr-defined]
+        value = hist.get_value_from_index(index)  # type: ignore[attr-defined]
+        low = hist.get_lowest_equivalent_value(value)  # type: ignore[attr-defined]
+        high = hist.get_highest_equivalent_value(value)  # type: ignore[attr-defined]
+        expected.append(low + ((high - low + 1) >> 1))
+    assert counter_medians(hist).tolist() == expected
