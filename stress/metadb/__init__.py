@@ -38,7 +38,6 @@ if typing.TYPE_CHECKING:  # the names _SOURCES loads; tests/test_startup.py chec
     )
     from stress.metadb.ids import ID_STRATEGIES, IdStrategy
     from stress.metadb.maintenance import CheckpointResult, RetentionResult, StoreStats
-    from stress.metadb.openprobe import turso_open_problem
     from stress.metadb.records import RECORD_MODELS, SOURCE_ERROR_CLASSES, Record, model_for
     from stress.metadb.schema import JSON_TABLES, SCHEMA_VERSION, STRUCTURED_TABLES
     from stress.metadb.spool import (
@@ -107,7 +106,6 @@ __all__ = [
     "spool_files",
     "spool_path",
     "spool_stats",
-    "turso_open_problem",
 ]
 
 # Where each public name is defined: the store's API, loaded on first use.
@@ -134,7 +132,6 @@ _SOURCES = {
     "CheckpointResult": "stress.metadb.maintenance",
     "RetentionResult": "stress.metadb.maintenance",
     "StoreStats": "stress.metadb.maintenance",
-    "turso_open_problem": "stress.metadb.openprobe",
     "RECORD_MODELS": "stress.metadb.records",
     "SOURCE_ERROR_CLASSES": "stress.metadb.records",
     "Record": "stress.metadb.records",

@@ -13,8 +13,9 @@ each database's spool, and the databases themselves. Checks, per database:
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from stress.metadb import (
     iter_spool_lines,
     model_for,
     spool_files,
-    turso_open_problem,
 )
 from stress.oracle.ledger import (
     INTENT,
@@ -40,6 +40,13 @@ from stress.oracle.ledger import (
     ledger_path,
     row_digest,
     seed_ledger_path,
+)
+from stress.oracle.storeread import (
+    QUICK_CHECK_BYTES,
+    Chunk,
+    integrity,
+    read_in_child,
+    store_chunks,
 )
 from stress.plan.profiles import profile_from_dict
 from stress.plan.workload import PlanLimits, UserPlan
@@ -61,11 +68,6 @@ __all__ = [
     "verify_run",
 ]
 
-#: Past this file size the full integrity check (which reads every index) gives way to
-#: quick_check, so verifying a long soak does not take longer than the soak.
-QUICK_CHECK_BYTES = 256 * 2**20
-#: Store rows read per query while verifying, so memory does not grow with the table.
-_CHUNK_ROWS = 5_000
 #: Distinct (ledger, op) pairs a finding keeps, so the failure's op kind can be told cheaply.
 FINDING_OPS = 64
 #: The checks whose findings name what a row was promised, beyond the counts' words: a row the
@@ -317,19 +319,6 @@ def spool_keys(home: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
     return by_id, by_digest
 
 
-def _store_chunks(store: MetaDb, table: str) -> Iterator[tuple[np.ndarray[Any, Any], list[int]]]:
-    """The table's (ids, digests) in id order, a chunk at a time (memory stays flat)."""
-    after = -(2**62)
-    sql = f"SELECT id, row_json FROM {table} WHERE id > ? ORDER BY id LIMIT {_CHUNK_ROWS}"
-    while True:
-        rows = store.query(sql, (after,)).rows
-        if not rows:
-            return
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        yield ids, [row_digest(str(row[1])) for row in rows]
-        after = int(ids[-1])
-
-
 @dataclass
 class _Check:
     """State of one database's check: what is expected, and what the store showed."""
@@ -365,13 +354,13 @@ def verify_database(
     check = _Check(expected, spool_ids, spool_digests, in_flight, seen, f"db-{database.index}")
     result.indeterminate += len(expected.in_flight)
     options = options or StoreOptions(read_only=True)
-    if options.engine == "turso" and database.path.exists():
-        # pyturso can hang or abort opening a file its experimental WAL mode left behind:
-        # tried first in a child, so the verdict says so instead of never coming.
-        problem = turso_open_problem(database.path, options.multiprocess_wal)
-        if problem is not None:
-            _unreadable(check, result, database.path, problem)
-            return
+    if options.engine == "turso":
+        # pyturso can hang or die reading a file its experimental WAL mode left behind: read
+        # in a child the oracle can kill, so the verdict says so instead of never coming.
+        with tempfile.TemporaryDirectory(prefix="stress-oracle-") as work:
+            read = read_in_child(database.path, database.home, Path(work))
+            _check_rows(check, read.chunks(), database.path, result, read.error, read.integrity)
+        return
     store = MetaDb(database.path, database.home, options)
     try:
         _check_store(check, store, database.path, result)
@@ -380,23 +369,49 @@ def verify_database(
 
 
 def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification) -> None:
-    """Scan the store against the expectations; an unreadable file is a finding, not a crash.
-
-    A corrupt or vanished database must not stop the oracle: its integrity says why, the
-    rows it could not show are counted ``unchecked``, and the other databases are still
-    checked (issue 13, item 9).
-    """
+    """Scan the store against the expectations, in this process (sqlite)."""
+    chunks = (
+        (table, ids, digests)
+        for table in JSON_TABLES
+        for ids, digests in store_chunks(store, table)
+    )
     try:
-        for index, table in enumerate(JSON_TABLES):
-            span = check.expected.table_span(index)
-            for ids, digests in _store_chunks(store, table):
-                _check_chunk(check, table, span, ids, digests, result)
+        _check_rows(check, chunks, path, result, None, None)
     except MetaDbError as error:
         _unreadable(check, result, path, str(error))
         return
+    state = result.integrity[str(path)] = integrity(store, path)
+    _count_integrity(result, state)
+
+
+def _check_rows(
+    check: _Check,
+    chunks: Iterable[Chunk],
+    path: Path,
+    result: Verification,
+    stopped: str | None,
+    state: str | None,
+) -> None:
+    """Check the rows a store showed; an unreadable file is a finding, not a crash.
+
+    A corrupt or vanished database must not stop the oracle: its integrity says why, the
+    rows it could not show are counted ``unchecked``, and the other databases are still
+    checked (issue 13, item 9). ``stopped`` is why a read stopped short (a child's read);
+    ``state`` is the integrity verdict of a read that finished in a child.
+    """
+    for table, ids, digests in chunks:
+        span = check.expected.table_span(JSON_TABLES.index(table))
+        _check_chunk(check, table, span, ids, digests, result)
+    if stopped is not None:
+        _unreadable(check, result, path, stopped)
+        return
     _check_unseen(check, result)
-    result.integrity[str(path)] = _integrity(store, path)
-    state = result.integrity[str(path)]
+    if state is not None:
+        result.integrity[str(path)] = state
+        _count_integrity(result, state)
+
+
+def _count_integrity(result: Verification, state: str) -> None:
     if state != "ok":
         result.findings[Check.UNREADABLE if "unreadable" in state else Check.INTEGRITY].add(
             None, None
@@ -506,15 +521,6 @@ def _unreadable(check: _Check, result: Verification, path: Path, error: str) -> 
     result.integrity[str(path)] = f"unreadable: {error}"
     result.findings[Check.UNREADABLE].add(None, None)
     check.example(result, "unreadable", f"{path.name}: {error}")
-
-
-def _integrity(store: MetaDb, path: Path) -> str:
-    quick = path.exists() and path.stat().st_size > QUICK_CHECK_BYTES
-    try:
-        problems = store.integrity_check(quick=quick)
-    except MetaDbError as error:
-        return f"unreadable: {error}"
-    return "ok" if problems == ["ok"] else "; ".join(problems[:5])
 
 
 def verify_databases(

@@ -20,14 +20,18 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from engine_helpers import small_settings
 from faults_helpers import cli_run, read_json
@@ -35,7 +39,8 @@ from faults_helpers import cli_run, read_json
 from stress.bench.figures import count_rows
 from stress.engine.tursowal import check_turso_wal, lock_holder_engine, worker_options
 from stress.errors import ConfigError
-from stress.metadb import JSON_TABLES, MetaDb, StoreOptions, turso_open_problem
+from stress.metadb import JSON_TABLES, MetaDb, StoreOptions
+from stress.oracle.storeread import ChildRead, read_in_child
 from stress.oracle.verify import verify_run
 from stress.signature import Check
 
@@ -199,17 +204,37 @@ def _tshm_locked(db: Path) -> Iterator[None]:
 
 
 @needs_turso
-def test_an_open_turso_never_finishes_is_reported_within_the_bound(tmp_path: Path) -> None:
+def test_a_child_read_turso_hangs_in_is_killed_and_said_so(tmp_path: Path) -> None:
     db = tmp_path / "meta.db"
     flagged = StoreOptions(engine="turso", multiprocess_wal=True)
-    MetaDb.open(db, tmp_path, flagged).close()
-    assert turso_open_problem(db, flagged=True, bound_s=20) is None
+    with MetaDb.open(db, tmp_path, flagged) as store:
+        ids = [store.record("ticks", _tick(n)).id for n in range(7)]
+    read = read_in_child(db, tmp_path, _empty(tmp_path / "whole"), stall_s=20)
+    assert read.error is None and read.integrity == "ok"
+    assert [list(chunk_ids) for table, chunk_ids, _ in read.chunks() if table == "ticks"] == [ids]
     with _tshm_locked(db):
         started = time.monotonic()
-        problem = turso_open_problem(db, flagged=True, bound_s=2)
-        assert problem == "turso did not open the file within 2 s (the open hung; killed)"
-        assert time.monotonic() - started < 10
-    assert turso_open_problem(db, flagged=True, bound_s=20) is None
+        read = read_in_child(db, tmp_path, _empty(tmp_path / "hung"), stall_s=2)
+        took = time.monotonic() - started
+    assert read.error == "turso made no progress reading the file for 2 s (hung; killed)"
+    assert read.integrity is None and list(read.chunks()) == []
+    assert took < 10
+
+
+@needs_turso
+def test_a_child_read_that_dies_is_named_by_its_signal(tmp_path: Path) -> None:
+    db = tmp_path / "meta.db"
+    MetaDb.open(db, tmp_path, StoreOptions(engine="turso", multiprocess_wal=True)).close()
+    reads: list[ChildRead] = []
+    with _tshm_locked(db):  # the child waits in its open: long enough to be killed
+        reader = threading.Thread(
+            target=lambda: reads.append(read_in_child(db, tmp_path, _empty(tmp_path / "w"), 60))
+        )
+        reader.start()
+        child = _the_child_reading()
+        os.kill(child, signal.SIGKILL)
+        reader.join(30)
+    assert reads[0].error == "turso died reading the file (SIGKILL)"
 
 
 @pytest.mark.slow
@@ -222,14 +247,34 @@ def test_the_oracle_says_a_file_turso_hangs_on_is_unreadable_instead_of_hanging(
         run_dir, engine="turso", turso_multiprocess_wal="true", processes="2", databases="1",
         duration="2",
     )  # fmt: skip
-    monkeypatch.setattr("stress.metadb.openprobe.OPEN_BOUND_S", 2.0)
+    monkeypatch.setattr("stress.oracle.storeread.STALL_S", 2.0)
     db = run_dir / "db-0" / "meta.db"
     with _tshm_locked(db):
         verification = verify_run(run_dir)
     assert not verification.ok
     state = verification.integrity[str(db)]
-    assert state == "unreadable: turso did not open the file within 2 s (the open hung; killed)"
+    assert state == "unreadable: turso made no progress reading the file for 2 s (hung; killed)"
     assert verification.unchecked > 0
     assert Check.UNREADABLE in verification.findings
-    # The lock gone, the same file opens and is read to its end.
-    assert "did not open" not in verify_run(run_dir).integrity[str(db)]
+    # The lock gone, the same file is read to its end.
+    assert "no progress" not in verify_run(run_dir).integrity[str(db)]
+
+
+def _empty(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+def _tick(n: int) -> dict[str, Any]:
+    return {"ts_utc": "2026-11-01T00:00:00.000+00:00", "source": f"cron-{n}"}
+
+
+def _the_child_reading() -> int:
+    """The pid of this process's ``storeread`` child, once it is running."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in psutil.Process().children():
+            if "stress.oracle.storeread" in " ".join(child.cmdline()):
+                return int(child.pid)
+        time.sleep(0.05)
+    raise AssertionError("no storeread child started")
