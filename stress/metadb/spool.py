@@ -83,6 +83,10 @@ class SpoolLine:
     problem: str | None = None
 
 
+#: Bytes read at a time, backwards, looking for the end of the last whole line.
+_TAIL_READ = 64 * 1024
+
+
 def spool_path(home: Path, now: datetime | None = None) -> Path:
     """The spool file for ``now``'s UTC date under ``home``."""
     moment = now if now is not None else datetime.now(UTC)
@@ -98,7 +102,8 @@ def append_entries(
     payload = b"".join(entry.to_json(ts_utc, engine) + b"\n" for entry in entries)
     path = spool_path(home, moment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # Read as well as write: a torn last line is looked for, and cut, before appending.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         _append_whole(fd, path, payload)
@@ -109,7 +114,7 @@ def append_entries(
 
 def _append_whole(fd: int, path: Path, payload: bytes) -> None:
     """Write ``payload`` at the end of ``fd`` (flock held) whole, or leave the file as it was."""
-    size_before = os.fstat(fd).st_size
+    size_before = _cut_torn_tail(fd, os.fstat(fd).st_size)
     try:
         written = os.write(fd, payload)
     except OSError:
@@ -122,6 +127,27 @@ def _append_whole(fd: int, path: Path, payload: bytes) -> None:
             errno.ENOSPC,
             f"short write to spool {path}: {written} of {len(payload)} bytes (cut back)",
         )
+
+
+def _cut_torn_tail(fd: int, size: int) -> int:
+    """Cut a last line without its newline off ``fd`` (flock held); the size left.
+
+    Only a writer killed mid-``write`` leaves one (a SIGKILL can stop a write to a regular
+    file part-way): it never returned, so nothing it carried was acknowledged. Appended
+    after, the next whole line would be glued to it and unreadable, and its row lost.
+    """
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_READ)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    return end
 
 
 def spool_files(home: Path) -> list[Path]:

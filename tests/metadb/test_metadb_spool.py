@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -366,3 +369,46 @@ def test_a_replay_applies_only_lines_after_the_cursor_it_reads_under_the_write_l
     sources = sorted(json.loads(t)["source"] for t in rows_by_id(store, "ticks").values())
     assert sources == ["c", "d", "e"]  # a and b were the other replay's, not applied twice
     assert store.source_cursor(source) == "5"
+
+
+_BIG_APPENDS = """
+import sys
+from pathlib import Path
+from stress.metadb.spool import SpoolEntry, append_entries
+row = '{"source": "' + "x" * 1_000_000 + '"}'
+entries = [SpoolEntry("ticks", "insert", "lock_timeout", "locked", None, row)] * 32
+print("appending", flush=True)
+while True:
+    append_entries(Path(sys.argv[1]), entries, "sqlite")
+"""
+
+
+def _torn_by_a_kill(home: Path) -> Path:
+    """A spool file whose last line a real SIGKILL cut part-way through its write."""
+    for _ in range(20):
+        with subprocess.Popen(
+            [sys.executable, "-c", _BIG_APPENDS, str(home)], stdout=subprocess.PIPE, text=True
+        ) as writer:
+            assert writer.stdout is not None and writer.stdout.readline() == "appending\n"
+            path = spool_path(home)
+            while not path.exists() or path.stat().st_size < 40_000_000:
+                time.sleep(0.005)
+            writer.kill()
+        if path.read_bytes()[-1:] != b"\n":
+            return path
+        path.unlink()
+    raise AssertionError("no kill landed inside a write in 20 tries")
+
+
+@pytest.mark.slow
+def test_an_append_after_a_writer_killed_mid_write_is_whole(tmp_path: Path) -> None:
+    path = _torn_by_a_kill(tmp_path)
+    torn_at = path.read_bytes().rfind(b"\n") + 1
+    append_entries(tmp_path, [_entry("after")], "sqlite")
+    data = path.read_bytes()
+    # The dead writer's part line is gone (it was never acknowledged); the new line is whole.
+    assert data.rfind(b"\n", 0, len(data) - 1) + 1 == torn_at
+    lines = list(iter_spool_lines(path))
+    assert all(line.problem is None for line in lines)
+    assert lines[-1].record is not None
+    assert json.loads(lines[-1].record["row_json"])["source"] == "after"
