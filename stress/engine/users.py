@@ -25,6 +25,7 @@ from stress.engine.journal import ResumePoint, UserJournal
 from stress.engine.operations import OpResult, execute, write_result
 from stress.engine.userspec import UserSpec
 from stress.metadb import DISK_FULL, MetaDb, is_no_room
+from stress.observe.hdrbulk import new_buffer
 from stress.observe.stats import (
     BACKPRESSURE_WAIT,
     SCHEDULE_LAG,
@@ -46,6 +47,7 @@ from stress.plan.profiles import WRITE_OPS, OpKind
 from stress.plan.workload import PlanAbandoned, PlanDigest, PlannedOp, UserPlan, substitute_read
 
 __all__ = [
+    "HAND_OVER_OPS",
     "Controls",
     "Flag",
     "UserProgress",
@@ -59,6 +61,10 @@ _LAST_OPS = 10
 _PAUSE_POLL_S = 0.05
 _HOW = {0: "", 1: " (substituted)", 2: " (skipped)"}
 _SINGLE = OpKind.SINGLE_INSERT
+#: How long, and how many, single inserts' latencies wait before the recorder gets them: a
+#: report (every log interval) may count an op up to this late, never loses one.
+_HAND_OVER_S = 0.01
+HAND_OVER_OPS = 256
 
 
 @dataclass
@@ -132,6 +138,10 @@ class UserRunner:
         # asked for, off the hot path.
         self._last_ops: deque[tuple[int, str, int]] = deque(maxlen=_LAST_OPS)
         self._single_keys = op_keys(spec.user_class, _SINGLE)
+        #: Latencies of single inserts that landed, handed to the recorder every
+        #: :data:`_HAND_OVER_S` or :data:`HAND_OVER_OPS` (one lock per batch, not per op).
+        self._landed = new_buffer()
+        self._handed_at = 0.0
         if spec.resume is not None:
             self._resume(spec.resume)
         plan.stop_on(controls.stop)
@@ -163,6 +173,7 @@ class UserRunner:
             else:
                 self.result.harness_error = traceback.format_exc()
         finally:
+            self._hand_over()
             self.store.close()
             if self._ledger is not None:
                 self._ledger.close()
@@ -296,14 +307,25 @@ class UserRunner:
         if outcome.status != "persisted":
             self._after(op, op, write_result(outcome, op), (started, ended), None, False)
             return
-        # _after() and _record() of a row that landed, inlined.
-        self.recorder.record_keyed(
-            self._single_keys, int((ended - started) * 1_000_000), True, 1, 0
-        )
+        # _after() and _record() of a row that landed, inlined; its latency is handed to the
+        # recorder with the others of the last few milliseconds.
+        landed = self._landed
+        landed.append(int((ended - started) * 1_000_000))
+        if len(landed) >= HAND_OVER_OPS or ended - self._handed_at >= _HAND_OVER_S:
+            self._hand_over(ended)
         limit = self.pacing.latency_limit_s
         if limit is not None and ended - started > limit:
             self.recorder.count(OVER_LIMIT_OPS)
         self._journal_op(op, _SINGLE, 0)
+
+    def _hand_over(self, now: float | None = None) -> None:
+        """Give the recorder the latencies of the single inserts that landed since the last
+        time (the run's end included: nothing stays behind)."""
+        if self._landed:
+            self.recorder.record_landed(self._single_keys, self._landed, 1)
+            self._landed = new_buffer()
+        if now is not None:
+            self._handed_at = now
 
     def _after(
         self,

@@ -275,6 +275,23 @@ class StatsRecorder:
             else:
                 values.append(micros)
 
+    def record_landed(self, keys: OpKeys, latencies: ValueBuffer, rows_each: int) -> None:
+        """:meth:`record_keyed` for a run of ops that did what they meant to, each with its
+        latency in ``latencies`` and ``rows_each`` rows inserted: one lock for them all."""
+        key, hist_key = keys
+        count = len(latencies)
+        with self._lock:
+            ops = self._ops
+            ops[key] = ops.get(key, 0) + count
+            self._rows_inserted += count * rows_each
+            values = self._values.get(hist_key)
+            if values is None:
+                values = self._values[hist_key] = new_buffer()
+            values.extend(latencies)
+            if len(values) >= _FOLD_AT:
+                self._clamped += _fold(self._hists, hist_key, values)
+                self._values[hist_key] = new_buffer()
+
     def record_value(self, metric: str, user_class: str, op: str, micros: int) -> None:
         """Record a duration (us) under another metric without counting an operation."""
         with self._lock:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import planned_ops
+from monitor_helpers import FakeClock, stub_store
 
+from stress.bench.overhead import bench_profile
 from stress.config import DEFAULT_PROFILE_DIR
 from stress.engine.users import Controls, UserResult, UserRunner, UserSpec
 from stress.metadb import MetaDb
-from stress.observe.stats import StatsRecorder
+from stress.observe.hdrbulk import ValueBuffer
+from stress.observe.stats import OpKeys, StatsAggregator, StatsRecorder
 from stress.plan.profiles import WRITE_OPS, Profile, load_profiles
 from stress.plan.workload import PlanLimits, PlannedOp, UserPlan
 
@@ -161,3 +164,45 @@ def test_an_unexpected_exception_is_a_harness_error_not_a_crash(
     assert len(result.last_ops) == 3
     assert result.last_ops[0].startswith("#0 ")
     assert result.plan_digest == runner.digest.hexdigest()
+
+
+class _Batches(StatsRecorder):
+    """A real recorder that also notes the size of each hand-over of landed single inserts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def record_landed(self, keys: OpKeys, latencies: ValueBuffer, rows_each: int) -> None:
+        self.sizes.append(len(latencies))
+        super().record_landed(keys, latencies, rows_each)
+
+
+@pytest.mark.parametrize("service_s", [0.004, 0.0])
+def test_single_inserts_latencies_reach_the_recorder_in_small_batches_and_all_of_them(
+    tmp_path: Path, service_s: float
+) -> None:
+    profile = bench_profile(tmp_path)
+    clock = FakeClock()
+    spec = UserSpec(0, profile.name, 0, 0, ops_limit=1000)
+    recorder = _Batches()
+    runner = UserRunner(
+        spec,
+        UserPlan(SEED, 0, profile, LIMITS),
+        stub_store(clock, service_s),
+        recorder,
+        _real_controls(),
+        clock=clock,
+    )
+    assert runner.run().ops_executed == 1000
+    report = recorder.drain()
+    assert report.ops == {(profile.name, "single_insert"): 1000}
+    assert report.rows_inserted == 1000
+    aggregator = StatsAggregator()
+    aggregator.merge(report)
+    latency = aggregator.results(clock.now())["latency_ms"]
+    assert latency["count"] == 1000
+    assert latency["p50"] == pytest.approx(service_s * 1000, abs=0.01)
+    # Handed over as the run goes (every 10 ms of the user's clock, or 256 ops), not at the end.
+    assert sum(recorder.sizes) == 1000
+    assert max(recorder.sizes) == (3 if service_s else 256)
