@@ -6,8 +6,9 @@ and outcome records), the stats (recording the latency, folded each interval as 
 and the store (``MetaDb.record``). The loop is the user loop itself (``UserRunner``,
 ``execute``, the clock reads), timed over the ops already drawn and the store's answers
 already given, less the stats and digest parts it includes and less the calls to the
-stand-ins for the plan and the store (those calls are in the plan and store parts). Parts are timed in CPU seconds
-of this thread, which a loaded machine disturbs far less than wall time.
+stand-ins for the plan and the store (those calls are in the plan and store parts). Parts
+are timed in CPU seconds of this thread, which a loaded machine disturbs far less than wall
+time.
 """
 
 from __future__ import annotations

@@ -284,13 +284,9 @@ class StatsRecorder:
             ops = self._ops
             ops[key] = ops.get(key, 0) + count
             self._rows_inserted += count * rows_each
-            values = self._values.get(hist_key)
-            if values is None:
-                values = self._values[hist_key] = new_buffer()
+            values = self._buffer(hist_key)
             values.extend(latencies)
-            if len(values) >= _FOLD_AT:
-                self._clamped += _fold(self._hists, hist_key, values)
-                self._values[hist_key] = new_buffer()
+            self._fold_if_full(hist_key, values)
 
     def record_value(self, metric: str, user_class: str, op: str, micros: int) -> None:
         """Record a duration (us) under another metric without counting an operation."""
@@ -299,10 +295,19 @@ class StatsRecorder:
 
     def _record(self, key: HistKey, micros: int) -> None:
         # Caller holds the lock. Clamping waits for the fold; an int64 holds any duration.
+        values = self._buffer(key)
+        values.append(micros)
+        self._fold_if_full(key, values)
+
+    def _buffer(self, key: HistKey) -> ValueBuffer:
+        """``key``'s buffer of values not yet folded (caller holds the lock)."""
         values = self._values.get(key)
         if values is None:
             values = self._values[key] = new_buffer()
-        values.append(micros)
+        return values
+
+    def _fold_if_full(self, key: HistKey, values: ValueBuffer) -> None:
+        """Fold a buffer that reached :data:`_FOLD_AT` values (caller holds the lock)."""
         if len(values) >= _FOLD_AT:
             self._clamped += _fold(self._hists, key, values)
             self._values[key] = new_buffer()
