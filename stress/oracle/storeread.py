@@ -49,6 +49,8 @@ _CHUNK_ROWS = 5_000
 #: of milliseconds); the integrity check of a large file is the longest step.
 STALL_S = 120.0
 _POLL_S = 0.02
+#: The most of a panic message a verdict quotes.
+_PANIC_CHARS = 240
 #: The options a child opens with: turso's flagged mode, read-only (see oracle_options).
 _CHILD_OPTIONS = StoreOptions(engine="turso", read_only=True, multiprocess_wal=True)
 
@@ -112,7 +114,19 @@ def read_in_child(path: Path, home: Path, work: Path, stall_s: float | None = No
             error = f"turso made no progress reading the file for {stall_s:g} s (hung; killed)"
         else:
             error = f"turso died reading the file ({_how_it_ended(child.returncode)})"
+        error += _panic(work / "stderr.txt")
     return ChildRead(work, error, _text(work / "integrity.txt"))
+
+
+def _panic(stderr: Path) -> str:
+    """``: <the engine's panic message>`` when the child's stderr has one, else nothing."""
+    lines = stderr.read_text(errors="replace").splitlines() if stderr.exists() else []
+    for at, line in enumerate(lines):
+        if " panicked at " in line:
+            message = lines[at + 1].strip() if at + 1 < len(lines) else ""
+            where = line.split(" panicked at ", 1)[1].rstrip(":")
+            return f": panicked at {where}: {message}"[:_PANIC_CHARS]
+    return ""
 
 
 def _wait_while_progressing(child: subprocess.Popen[bytes], work: Path, stall_s: float) -> bool:
