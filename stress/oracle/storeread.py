@@ -35,6 +35,7 @@ __all__ = [
     "STALL_S",
     "ChildRead",
     "Chunk",
+    "DisorderedRead",
     "integrity",
     "read_in_child",
     "store_chunks",
@@ -58,8 +59,17 @@ _CHILD_OPTIONS = StoreOptions(engine="turso", read_only=True, multiprocess_wal=T
 Chunk = tuple[str, np.ndarray[Any, Any], list[int]]
 
 
+class DisorderedRead(Exception):
+    """The engine answered ``ORDER BY id`` out of order: the file reads inconsistently."""
+
+
 def store_chunks(store: MetaDb, table: str) -> Iterator[tuple[np.ndarray[Any, Any], list[int]]]:
-    """The table's (ids, digests) in id order, a chunk at a time (memory stays flat)."""
+    """The table's (ids, digests) in id order, a chunk at a time (memory stays flat).
+
+    Raises :class:`DisorderedRead` when a chunk is not in strictly rising id order past the
+    last: a damaged turso file once answered so, and reading on from its last id went round
+    the same rows for ever.
+    """
     after = -(2**62)
     sql = f"SELECT id, row_json FROM {table} WHERE id > ? ORDER BY id LIMIT {_CHUNK_ROWS}"
     while True:
@@ -67,6 +77,11 @@ def store_chunks(store: MetaDb, table: str) -> Iterator[tuple[np.ndarray[Any, An
         if not rows:
             return
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        if ids[0] <= after or (len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1]))):
+            raise DisorderedRead(
+                f"{table}: the engine returned ids out of order past id {after} "
+                f"({', '.join(str(i) for i in ids[:4].tolist())}, ...)"
+            )
         yield ids, [row_digest(str(row[1])) for row in rows]
         after = int(ids[-1])
 
@@ -174,7 +189,7 @@ def _child(path: Path, home: Path, work: Path) -> None:
                 os.replace(temp, work / f"{count:08d}-{table}.npy")
                 count += 1
         _write(work / "integrity.txt", integrity(store, path).encode())
-    except MetaDbError as error:
+    except (MetaDbError, DisorderedRead) as error:
         _write(work / "error.txt", str(error).encode())
     _write(work / "done", b"")
     store.close()  # may hang in the engine: the parent has all it needs, and kills it

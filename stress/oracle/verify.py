@@ -44,6 +44,7 @@ from stress.oracle.ledger import (
 from stress.oracle.storeread import (
     QUICK_CHECK_BYTES,
     Chunk,
+    DisorderedRead,
     integrity,
     read_in_child,
     store_chunks,
@@ -377,7 +378,7 @@ def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification)
     )
     try:
         _check_rows(check, chunks, path, result, None, None)
-    except MetaDbError as error:
+    except (MetaDbError, DisorderedRead) as error:
         _unreadable(check, result, path, str(error))
         return
     state = result.integrity[str(path)] = integrity(store, path)
