@@ -387,23 +387,15 @@ class UserRunner:
 
     def _journal_op(self, op: PlannedOp, kind: str, how: int) -> None:
         """Fold the op into the digest chain and the restart journal (order: see journal.py)."""
-        journal, consumed, digest, result = (
-            self._journal,
-            self.plan.draws.consumed,
-            self.digest,
-            self.result,
-        )
-        if how:
-            if journal is not None:
-                journal.mark(op.index, skipped=how == 2)
-            op_digest = digest.update(op, how == 1, consumed, skipped=how == 2)
-        else:
-            op_digest = digest.update(op, False, consumed)
+        journal, consumed = self._journal, self.plan.draws.consumed
+        if journal is not None and how:
+            journal.mark(op.index, skipped=how == 2)
+        op_digest = self.digest.update(op, how == 1, consumed, skipped=how == 2)
         if self._sink is not None:
             self._sink.write(op_digest)
-        result.ops_executed += 1
+        self.result.ops_executed += 1
         if journal is not None:
-            journal.commit(result.ops_executed, consumed, digest.state)
+            journal.commit(self.result.ops_executed, consumed, self.digest.state)
         self._last_ops.append((op.index, kind, how))
 
 

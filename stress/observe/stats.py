@@ -92,7 +92,8 @@ OpKeys = tuple[tuple[str, str], tuple[str, str, str]]
 
 
 def op_keys(user_class: str, op: str, metric: str = LATENCY) -> OpKeys:
-    """The keys :meth:`StatsRecorder.record_keyed` counts and records an op under."""
+    """The keys :meth:`StatsRecorder.record_landed` counts and records ops under: a user
+    makes them once for its commonest op."""
     return (user_class, op), (metric, user_class, op)
 
 
@@ -253,30 +254,17 @@ class StatsRecorder:
         Values below 1 us are recorded as 1 us; values above one hour as one hour (and counted
         as clamped). Rows are counted as given, so pass 0 for a failed write.
         """
-        self.record_keyed(op_keys(user_class, op, metric), micros, ok, rows_inserted, rows_queried)
-
-    def record_keyed(
-        self, keys: OpKeys, micros: int, ok: bool, rows_inserted: int, rows_queried: int
-    ) -> None:
-        """:meth:`record_op` with its keys made beforehand (:func:`op_keys`): a user's loop
-        makes them once for its commonest op instead of twice per op."""
-        key, hist_key = keys
+        key = (user_class, op)
         with self._lock:
-            ops = self._ops
-            ops[key] = ops.get(key, 0) + 1
+            self._ops[key] = self._ops.get(key, 0) + 1
             if not ok:
                 self._failed[key] = self._failed.get(key, 0) + 1
             self._rows_inserted += rows_inserted
             self._rows_queried += rows_queried
-            # _record(), inlined: this runs once per op of every user.
-            values = self._values.get(hist_key)
-            if values is None or len(values) >= _FOLD_AT - 1:
-                self._record(hist_key, micros)
-            else:
-                values.append(micros)
+            self._record((metric, user_class, op), micros)
 
     def record_landed(self, keys: OpKeys, latencies: ValueBuffer, rows_each: int) -> None:
-        """:meth:`record_keyed` for a run of ops that did what they meant to, each with its
+        """:meth:`record_op` for a run of ops that did what they meant to, each with its
         latency in ``latencies`` and ``rows_each`` rows inserted: one lock for them all."""
         key, hist_key = keys
         count = len(latencies)

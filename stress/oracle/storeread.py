@@ -10,11 +10,13 @@ file is reported unreadable with the reason, after the rows it did show are chec
 
 The child writes each chunk to its own file as it goes (renamed into place when whole), its
 integrity verdict or the engine's error, and last a ``done`` mark: only then may closing
-the connection hang without harm. Run as ``python -m stress.oracle.storeread PATH HOME WORK``.
+the connection hang without harm. Run as
+``python -m stress.oracle.storeread PATH HOME WORK FLAGGED`` (FLAGGED: 1 or 0).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -52,8 +54,6 @@ STALL_S = 120.0
 _POLL_S = 0.02
 #: The most of a panic message a verdict quotes.
 _PANIC_CHARS = 240
-#: The options a child opens with: turso's flagged mode, read-only (see oracle_options).
-_CHILD_OPTIONS = StoreOptions(engine="turso", read_only=True, multiprocess_wal=True)
 
 #: (table, ids, digests): one chunk of a table's rows, in id order.
 Chunk = tuple[str, np.ndarray[Any, Any], list[int]]
@@ -106,6 +106,12 @@ class ChildRead:
     #: The integrity verdict, when the read finished.
     integrity: str | None
 
+    def state(self) -> str:
+        """The integrity verdict of a read that finished (``error`` is None)."""
+        if self.integrity is None:
+            raise ValueError(f"the read stopped short: {self.error}")
+        return self.integrity
+
     def chunks(self) -> Iterator[Chunk]:
         """The chunks the child wrote whole, in the order it read them."""
         for path in sorted(self.work.glob("[0-9]*.npy")):
@@ -114,11 +120,15 @@ class ChildRead:
             yield table, ids, digests.view(np.uint64).tolist()
 
 
-def read_in_child(path: Path, home: Path, work: Path, stall_s: float | None = None) -> ChildRead:
-    """Read the turso store at ``path`` in a child process (see the module's note); ``work``
-    is an empty folder for what it writes."""
+def read_in_child(
+    path: Path, home: Path, options: StoreOptions, work: Path, stall_s: float | None = None
+) -> ChildRead:
+    """Read the turso store at ``path`` in a child process (see the module's note), opened
+    as ``options`` say (only their engine and multi-process WAL flag cross, read-only);
+    ``work`` is an empty folder for what it writes."""
     stall_s = STALL_S if stall_s is None else stall_s
-    command = [sys.executable, "-m", __name__, str(path), str(home), str(work)]
+    flagged = "1" if options.multiprocess_wal else "0"
+    command = [sys.executable, "-m", __name__, str(path), str(home), str(work), flagged]
     with (work / "stderr.txt").open("wb") as stderr:
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         hung = _wait_while_progressing(child, work, stall_s)
@@ -177,16 +187,17 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
-def _child(path: Path, home: Path, work: Path) -> None:
-    store = MetaDb(path, home, _CHILD_OPTIONS)
+def _child(path: Path, home: Path, work: Path, flagged: bool) -> None:
+    options = StoreOptions(engine="turso", read_only=True, multiprocess_wal=flagged)
+    store = MetaDb(path, home, options)
     count = 0
     try:
         for table in JSON_TABLES:
             for ids, digests in store_chunks(store, table):
                 pair = np.stack((ids, np.array(digests, dtype=np.uint64).view(np.int64)))
-                temp = work / f".{count:08d}.npy"
-                np.save(temp, pair)
-                os.replace(temp, work / f"{count:08d}-{table}.npy")
+                packed = io.BytesIO()
+                np.save(packed, pair)
+                _write(work / f"{count:08d}-{table}.npy", packed.getvalue())
                 count += 1
         _write(work / "integrity.txt", integrity(store, path).encode())
     except (MetaDbError, DisorderedRead) as error:
@@ -196,4 +207,4 @@ def _child(path: Path, home: Path, work: Path) -> None:
 
 
 if __name__ == "__main__":
-    _child(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    _child(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1")

@@ -359,8 +359,8 @@ def verify_database(
         # pyturso can hang or die reading a file its experimental WAL mode left behind: read
         # in a child the oracle can kill, so the verdict says so instead of never coming.
         with tempfile.TemporaryDirectory(prefix="stress-oracle-") as work:
-            read = read_in_child(database.path, database.home, Path(work))
-            _check_rows(check, read.chunks(), database.path, result, read.error, read.integrity)
+            read = read_in_child(database.path, database.home, options, Path(work))
+            _check_read(check, read.chunks(), database.path, result, read.state, read.error)
         return
     store = MetaDb(database.path, database.home, options)
     try:
@@ -376,45 +376,38 @@ def _check_store(check: _Check, store: MetaDb, path: Path, result: Verification)
         for table in JSON_TABLES
         for ids, digests in store_chunks(store, table)
     )
-    try:
-        _check_rows(check, chunks, path, result, None, None)
-    except (MetaDbError, DisorderedRead) as error:
-        _unreadable(check, result, path, str(error))
-        return
-    state = result.integrity[str(path)] = integrity(store, path)
-    _count_integrity(result, state)
+    _check_read(check, chunks, path, result, lambda: integrity(store, path))
 
 
-def _check_rows(
+def _check_read(
     check: _Check,
     chunks: Iterable[Chunk],
     path: Path,
     result: Verification,
-    stopped: str | None,
-    state: str | None,
+    state: Callable[[], str],
+    stopped: str | None = None,
 ) -> None:
-    """Check the rows a store showed; an unreadable file is a finding, not a crash.
+    """Check the rows a store showed, then its integrity (``state``); an unreadable file is
+    a finding, not a crash.
 
     A corrupt or vanished database must not stop the oracle: its integrity says why, the
     rows it could not show are counted ``unchecked``, and the other databases are still
-    checked (issue 13, item 9). ``stopped`` is why a read stopped short (a child's read);
-    ``state`` is the integrity verdict of a read that finished in a child.
+    checked (issue 13, item 9). ``stopped`` is why a read already made stopped short (a
+    child's); a read made here stops on the store's error or on rows out of order.
     """
-    for table, ids, digests in chunks:
-        span = check.expected.table_span(JSON_TABLES.index(table))
-        _check_chunk(check, table, span, ids, digests, result)
+    try:
+        for table, ids, digests in chunks:
+            span = check.expected.table_span(JSON_TABLES.index(table))
+            _check_chunk(check, table, span, ids, digests, result)
+    except (MetaDbError, DisorderedRead) as error:
+        stopped = str(error)
     if stopped is not None:
         _unreadable(check, result, path, stopped)
         return
     _check_unseen(check, result)
-    if state is not None:
-        result.integrity[str(path)] = state
-        _count_integrity(result, state)
-
-
-def _count_integrity(result: Verification, state: str) -> None:
-    if state != "ok":
-        result.findings[Check.UNREADABLE if "unreadable" in state else Check.INTEGRITY].add(
+    found = result.integrity[str(path)] = state()
+    if found != "ok":
+        result.findings[Check.UNREADABLE if "unreadable" in found else Check.INTEGRITY].add(
             None, None
         )
 

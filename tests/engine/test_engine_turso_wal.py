@@ -209,12 +209,12 @@ def test_a_child_read_turso_hangs_in_is_killed_and_said_so(tmp_path: Path) -> No
     flagged = StoreOptions(engine="turso", multiprocess_wal=True)
     with MetaDb.open(db, tmp_path, flagged) as store:
         ids = [store.record("ticks", _tick(n)).id for n in range(7)]
-    read = read_in_child(db, tmp_path, _empty(tmp_path / "whole"), stall_s=20)
+    read = read_in_child(db, tmp_path, flagged, _empty(tmp_path / "whole"), stall_s=20)
     assert read.error is None and read.integrity == "ok"
     assert [list(chunk_ids) for table, chunk_ids, _ in read.chunks() if table == "ticks"] == [ids]
     with _tshm_locked(db):
         started = time.monotonic()
-        read = read_in_child(db, tmp_path, _empty(tmp_path / "hung"), stall_s=2)
+        read = read_in_child(db, tmp_path, flagged, _empty(tmp_path / "hung"), stall_s=2)
         took = time.monotonic() - started
     assert read.error == "turso made no progress reading the file for 2 s (hung; killed)"
     assert read.integrity is None and list(read.chunks()) == []
@@ -224,11 +224,14 @@ def test_a_child_read_turso_hangs_in_is_killed_and_said_so(tmp_path: Path) -> No
 @needs_turso
 def test_a_child_read_that_dies_is_named_by_its_signal(tmp_path: Path) -> None:
     db = tmp_path / "meta.db"
-    MetaDb.open(db, tmp_path, StoreOptions(engine="turso", multiprocess_wal=True)).close()
+    flagged = StoreOptions(engine="turso", multiprocess_wal=True)
+    MetaDb.open(db, tmp_path, flagged).close()
     reads: list[ChildRead] = []
     with _tshm_locked(db):  # the child waits in its open: long enough to be killed
         reader = threading.Thread(
-            target=lambda: reads.append(read_in_child(db, tmp_path, _empty(tmp_path / "w"), 60))
+            target=lambda: reads.append(
+                read_in_child(db, tmp_path, flagged, _empty(tmp_path / "w"), 60)
+            )
         )
         reader.start()
         child = _the_child_reading()

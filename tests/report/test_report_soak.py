@@ -23,6 +23,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_report_page import external_references
@@ -70,6 +71,13 @@ def _section(page: str, sid: str) -> str:
     return page.split(f'<section id="{sid}">')[1].split("</section>")[0]
 
 
+def _threshold(folder: Path, metric: str) -> dict[str, Any]:
+    """The soak's ``soak.json`` entry of the threshold on ``metric``."""
+    soak = json.loads((folder / "soak.json").read_text())
+    found: dict[str, Any] = next(t for t in soak["thresholds"] if t["metric"] == metric)
+    return found
+
+
 @pytest.mark.slow
 def test_the_soak_page_has_every_section_and_plot(soak_page: tuple[Path, str, str]) -> None:
     folder, page, _ = soak_page
@@ -112,8 +120,7 @@ def test_a_failed_threshold_shows_failed_with_its_measured_value(
     soak_page: tuple[Path, str, str],
 ) -> None:
     folder, page, printed = soak_page
-    soak = json.loads((folder / "soak.json").read_text())
-    broken = next(t for t in soak["thresholds"] if t["metric"] == "p50_ms.bulk_insert")
+    broken = _threshold(folder, "p50_ms.bulk_insert")
     assert not broken["ok"] and broken["value"] > 0.001
     thresholds = _section(page, "soak-thresholds")
     row = (
@@ -132,8 +139,7 @@ def test_a_threshold_the_soak_could_not_measure_is_never_shown_as_passed(
     soak_page: tuple[Path, str, str],
 ) -> None:
     folder, page, printed = soak_page
-    soak = json.loads((folder / "soak.json").read_text())
-    drop = next(t for t in soak["thresholds"] if t["metric"] == "throughput_drop_pct")
+    drop = _threshold(folder, "throughput_drop_pct")
     assert drop["value"] is None and drop["measured"] is False and drop["ok"] is True
     row = "<td class=l>throughput_drop_pct</td><td>not measured</td><td>10</td><td>not measured"
     assert row in _section(page, "soak-thresholds")
