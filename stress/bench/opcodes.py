@@ -17,6 +17,7 @@ about 46,000 instructions per op against 250,000 for drawing the row and storing
 from __future__ import annotations
 
 import gc
+import itertools
 import sys
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
 
+from stress.clock import SystemClock
 from stress.engine.users import Controls, UserRunner, UserSpec
 from stress.metadb import MetaDb, StoreOptions
 from stress.observe.stats import StatsRecorder
@@ -45,6 +47,8 @@ _DIGEST_MODULES = ("/stress/plan/workload.py", "/stress/plan/ops.py")
 #: Single inserts with no think time: the profile's values decide the rest.
 _LIMITS = PlanLimits(1, 1, 0.0, 0.0, 1)
 _WARM_UP_OPS = 50
+#: How far the bench's clock moves per read.
+_STEP_S = 1e-5
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,17 @@ class _Tracer:
         return local
 
 
+class _StepClock(SystemClock):
+    """A clock whose every read is 10 us after the last, read from C like the system's.
+
+    A user's loop looks at the time to decide when to hand its latencies to the recorder;
+    with real time that decision, and the bytecodes it costs, would vary from run to run.
+    """
+
+    def __init__(self) -> None:
+        self.now = itertools.count(0.0, _STEP_S).__next__
+
+
 def _runner(
     folder: Path, sink: BinaryIO, ops: int, seed: int, profile: Profile, options: StoreOptions
 ) -> UserRunner:
@@ -112,7 +127,7 @@ def _runner(
     store = MetaDb.open(folder / "meta.db", folder, options)
     ledger = LedgerWriter(folder / "user-0.bin")
     plan = UserPlan(seed, 0, profile, _LIMITS)
-    return UserRunner(spec, plan, store, StatsRecorder(), events, sink, ledger)
+    return UserRunner(spec, plan, store, StatsRecorder(), events, sink, ledger, clock=_StepClock())
 
 
 def count_opcodes(plan: OpcodesPlan, profile: Profile, options: StoreOptions) -> dict[str, Any]:
