@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 from stress.metadb.engines import Connection
@@ -55,10 +55,19 @@ class _RowAllocator(IdAllocator):
         return range(high - count + 1, high + 1)
 
 
-@dataclass
 class _Lease:
-    next_id: int
-    end: int  # exclusive
+    """A block of ids ``[next, end)`` this process may hand out.
+
+    ``ids`` is an ``itertools.count``: ``next()`` on it runs in C without releasing the GIL,
+    so threads sharing the lease draw distinct ids from it without a lock. A drawn id at or
+    past ``end`` is not used (its thread renews the lease under the lock instead).
+    """
+
+    __slots__ = ("end", "ids")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.ids = itertools.count(start)
+        self.end = end
 
 
 class _BlockAllocator(IdAllocator):
@@ -67,40 +76,59 @@ class _BlockAllocator(IdAllocator):
     strategy: IdStrategy = "block"
 
     def __init__(self, db_key: str, block_size: int) -> None:
-        self._db_key = db_key
         self._block_size = block_size
+        # This file's leases, by table: the same dict for every handle of the process on it
+        # (emptied in a forked child, so a child never spends its parent's lease).
+        self._leases = _LEASES.setdefault(db_key, {})
 
     def take(self, conn: Connection, table: str, count: int, transact: Transact) -> range | None:
+        if count == 1:
+            # The commonest case, every single-row write: one id, drawn without the lock.
+            lease = self._leases.get(table)
+            if lease is not None:
+                row_id = next(lease.ids)
+                if row_id < lease.end:
+                    return range(row_id, row_id + 1)
         if count > self._block_size:
             # A big batch leases exactly what it needs rather than wasting a block's tail.
             high = transact(conn, lambda c: reserve_range(c, table, count).stop - 1)
             return range(high - count + 1, high + 1)
-        key = (_pid[0], self._db_key, table)
         with _LEASE_LOCK:
-            lease = _LEASES.get(key)
-            if lease is None or lease.end - lease.next_id < count:
-                high = transact(conn, lambda c: reserve_range(c, table, self._block_size).stop - 1)
-                # The unspent tail of an old lease is a gap, which the strategy allows.
-                lease = _Lease(high - self._block_size + 1, high + 1)
-                _LEASES[key] = lease
-            start = lease.next_id
-            lease.next_id += count
-        return range(start, start + count)
+            return self._take_locked(conn, table, count, transact)
+
+    def _take_locked(self, conn: Connection, table: str, count: int, transact: Transact) -> range:
+        """``count`` consecutive ids from the lease, renewed first if it has too few left."""
+        leases = self._leases
+        lease = leases.get(table)
+        if lease is not None:
+            end, lease.end = lease.end, 0  # closed first: lock-free draws now fail over to here
+            start = next(lease.ids)  # past every id a lock-free draw has used
+            if end - start >= count:
+                leases[table] = _Lease(start + count, end)
+                return range(start, start + count)
+        # The unspent tail of an old lease is a gap, which the strategy allows.
+        size = self._block_size
+        high = transact(conn, lambda c: reserve_range(c, table, size).stop - 1)
+        leases[table] = _Lease(high - size + 1 + count, high + 1)
+        return range(high - size + 1, high - size + 1 + count)
 
 
-# Process-wide lease table, keyed by pid so a forked child never reuses its parent's lease.
+# This process's leases: file key -> table -> lease. The lock serialises renewals and
+# multi-id takes; single ids are drawn without it (see _Lease).
 _LEASE_LOCK = threading.Lock()
-_LEASES: dict[tuple[int, str, str], _Lease] = {}
-# This process's pid, kept current across fork: os.getpid() is a system call (glibc no
-# longer caches it), about a quarter of a lease hand-out on every single-row write.
-_pid = [os.getpid()]
+_LEASES: dict[str, dict[str, _Lease]] = {}
 
 
-def _refresh_pid() -> None:
-    _pid[0] = os.getpid()
+def _forget_leases() -> None:
+    """In a forked child: the parent's leases are the parent's to spend (and its lock may
+    have been held by a thread the child does not have)."""
+    global _LEASE_LOCK
+    _LEASE_LOCK = threading.Lock()
+    for leases in _LEASES.values():
+        leases.clear()
 
 
-os.register_at_fork(after_in_child=_refresh_pid)
+os.register_at_fork(after_in_child=_forget_leases)
 
 
 def make_allocator(strategy: IdStrategy, db_key: str, block_size: int) -> IdAllocator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,3 +45,13 @@ def open_store(db_path: Path, tmp_path: Path) -> Iterator[StoreFactory]:
     yield _open
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """The interpreter hands the GIL to another thread every microsecond, not every 5 ms, so
+    races between threads show in a short test."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,7 @@ def _write_in_child(path: str, home: str, queue: Any) -> None:
 def test_a_forked_child_leases_its_own_block_not_its_parents(
     open_store: StoreFactory, db_path: Path, tmp_path: Path
 ) -> None:
-    # The lease table is inherited by fork and keyed by pid: the child's pid must be its own.
+    # The lease table is inherited by fork and emptied in the child: it must lease its own.
     parent = open_store(ids="block", id_block_size=4)
     first = parent.record("ticks", tick("p0")).id
     ctx = multiprocessing.get_context("fork")
@@ -159,6 +160,36 @@ def test_a_forked_child_leases_its_own_block_not_its_parents(
     ids = [first, *rest, child_id]
     assert len(set(ids)) == 5, ids  # the parent's lease of 4 and the child's first id
     assert sorted(rows_by_id(parent, "ticks")) == sorted(ids)
+
+
+def test_threads_sharing_a_lease_never_draw_the_same_id(
+    open_store: StoreFactory, switch_often: None
+) -> None:
+    # Single ids are drawn from a shared lease without a lock, renewals and batches take it:
+    # eight threads of one process, each with its own handle, on blocks of 4 ids that run dry
+    # every few writes, with the interpreter switching threads every few bytecodes.
+    stores = [open_store(ids="block", id_block_size=4, connection="long-lived") for _ in range(8)]
+    ids: list[list[int]] = [[] for _ in stores]
+
+    def write(store: MetaDb, mine: list[int]) -> None:
+        for i in range(600):
+            if i % 10 == 9:
+                mine.extend(store.record_batch("ticks", [tick("b"), tick("b"), tick("b")]).ids)
+            else:
+                mine.append(store.record("ticks", tick("s")).id or 0)
+
+    threads = [
+        threading.Thread(target=write, args=(store, mine))
+        for store, mine in zip(stores, ids, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [row_id for mine in ids for row_id in mine]
+    assert len(every) == 8 * (540 + 60 * 3)
+    assert len(set(every)) == len(every)
+    assert sorted(rows_by_id(stores[0], "ticks")) == sorted(every)
 
 
 def test_source_cursor_upsert_and_read(open_store: StoreFactory, engine: EngineName) -> None:
