@@ -42,7 +42,7 @@ OPCODE_PARTS = ("plan", "digest", "loop", "ledger", "stats", "store")
 _OWN = ("digest", "loop", "ledger", "stats")
 #: Functions of the plan's modules that are the digest, not the plan: the chain
 #: (workload.py) and the op's canonical bytes (ops.py).
-_DIGEST = frozenset({"update", "canonical", "hexdigest"})
+_DIGEST = frozenset({"update", "update_planned", "canonical", "hexdigest"})
 _DIGEST_MODULES = ("/stress/plan/workload.py", "/stress/plan/ops.py")
 #: Single inserts with no think time: the profile's values decide the rest.
 _LIMITS = PlanLimits(1, 1, 0.0, 0.0, 1)

@@ -59,7 +59,7 @@ def measure_parts(
         chain = PlanDigest()
         with (folder / "parts.digests").open("wb") as sink:
             for op in planned:
-                sink.write(chain.update(op, False, consumed))
+                sink.write(chain.update_planned(op, consumed))
 
     seconds["digest"] = _timed(digest)
     outcomes: list[WriteOutcome] = []

@@ -15,6 +15,7 @@ and the delay before it as ``schedule_lag``. All times come from an injected
 from __future__ import annotations
 
 import traceback
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -25,7 +26,7 @@ from stress.engine.journal import ResumePoint, UserJournal
 from stress.engine.operations import OpResult, execute, write_result
 from stress.engine.userspec import UserSpec
 from stress.metadb import DISK_FULL, MetaDb, is_no_room
-from stress.observe.hdrbulk import new_buffer
+from stress.observe.hdrbulk import SecondsBuffer, micros_of
 from stress.observe.stats import (
     BACKPRESSURE_WAIT,
     SCHEDULE_LAG,
@@ -140,8 +141,9 @@ class UserRunner:
         self._single_keys = op_keys(spec.user_class, _SINGLE)
         #: Latencies of single inserts that landed, handed to the recorder every
         #: :data:`_HAND_OVER_S` or :data:`HAND_OVER_OPS` (one lock per batch, not per op).
-        self._landed = new_buffer()
-        self._handed_at = 0.0
+        self._landed: SecondsBuffer = array("d")
+        self._hand_over_at = 0.0
+        self._latency_limit_s = self.pacing.latency_limit_s
         if spec.resume is not None:
             self._resume(spec.resume)
         plan.stop_on(controls.stop)
@@ -302,30 +304,33 @@ class UserRunner:
         # execute()'s single insert, inlined (its call and its OpResult cost 0.6 us an op).
         outcome = self.store.record(table, op.rows[0])
         ended = now()
-        if ledger is not None:
-            ledger.outcome_of(op.index, outcome)
         if outcome.status != "persisted":
+            if ledger is not None:
+                ledger.outcome_of(op.index, outcome)
             self._after(op, op, write_result(outcome, op), (started, ended), None, False)
             return
-        # _after() and _record() of a row that landed, inlined; its latency is handed to the
-        # recorder with the others of the last few milliseconds.
+        if ledger is not None:
+            ledger.landed(op.index, outcome)
+        # _after() and _record() of a row that landed, inlined; its latency (in seconds,
+        # made micros with the others' at the hand-over) goes to the recorder with those of
+        # the last few milliseconds.
         landed = self._landed
-        landed.append(int((ended - started) * 1_000_000))
-        if len(landed) >= HAND_OVER_OPS or ended - self._handed_at >= _HAND_OVER_S:
+        landed.append(ended - started)
+        if len(landed) >= HAND_OVER_OPS or ended >= self._hand_over_at:
             self._hand_over(ended)
-        limit = self.pacing.latency_limit_s
+        limit = self._latency_limit_s
         if limit is not None and ended - started > limit:
             self.recorder.count(OVER_LIMIT_OPS)
-        self._journal_op(op, _SINGLE, 0)
+        self._journal_planned(op)
 
     def _hand_over(self, now: float | None = None) -> None:
         """Give the recorder the latencies of the single inserts that landed since the last
         time (the run's end included: nothing stays behind)."""
         if self._landed:
-            self.recorder.record_landed(self._single_keys, self._landed, 1)
-            self._landed = new_buffer()
+            self.recorder.record_landed(self._single_keys, micros_of(self._landed), 1)
+            self._landed = array("d")
         if now is not None:
-            self._handed_at = now
+            self._hand_over_at = now + _HAND_OVER_S
 
     def _after(
         self,
@@ -397,6 +402,19 @@ class UserRunner:
         if journal is not None:
             journal.commit(self.result.ops_executed, consumed, self.digest.state)
         self._last_ops.append((op.index, kind, how))
+
+    def _journal_planned(self, op: PlannedOp) -> None:
+        """:meth:`_journal_op` of a single insert run as planned (``how`` 0), in fewer steps;
+        the same order."""
+        consumed = self.plan.draws.consumed
+        op_digest = self.digest.update_planned(op, consumed)
+        if self._sink is not None:
+            self._sink.write(op_digest)
+        result = self.result
+        result.ops_executed += 1
+        if self._journal is not None:
+            self._journal.commit(result.ops_executed, consumed, self.digest.state)
+        self._last_ops.append((op.index, _SINGLE, 0))
 
 
 def _micros(seconds: float) -> int:

@@ -16,17 +16,38 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ValueBuffer", "counter_medians", "new_buffer", "record_many"]
+__all__ = [
+    "SecondsBuffer",
+    "ValueBuffer",
+    "counter_medians",
+    "micros_of",
+    "new_buffer",
+    "record_many",
+]
 
 if TYPE_CHECKING:
     #: A buffer of int64 values (microseconds): ``append`` is one C call.
     ValueBuffer: TypeAlias = array[int]
+    #: A buffer of float64 durations in seconds, as a clock gave them.
+    SecondsBuffer: TypeAlias = array[float]
 else:
     ValueBuffer = array  # array is not subscriptable at run time before Python 3.12
+    SecondsBuffer = array
 
 
 def new_buffer() -> ValueBuffer:
     return array("q")
+
+
+def micros_of(seconds: SecondsBuffer) -> ValueBuffer:
+    """Durations in seconds as whole microseconds, each exactly ``int(s * 1_000_000)``.
+
+    A user keeps its latencies as the clock's floats (one append an op, no multiply, no
+    ``int``) and converts them here in bulk: numpy's float64 product is the same IEEE product,
+    and ``astype`` truncates toward zero as ``int`` does.
+    """
+    values = np.frombuffer(seconds, dtype=np.float64) * 1_000_000
+    return array("q", values.astype(np.int64).tobytes())
 
 
 def _bit_length(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -177,6 +177,26 @@ class LedgerWriter:
             row_id = ids[position] if position < len(ids) else -1
             self._append(code, table, op_index, row_id, row_digest(row_json))
 
+    def landed(self, op_index: int, answer: WriteOutcome) -> None:
+        """:meth:`outcome_of` for a single row the store persisted (the commonest answer):
+        its record, with no look at the answer's kind or status."""
+        offset = self._offset
+        window = self._map
+        if offset >= self._window_end or window is None:
+            window = self._map_window()
+        at = offset - self._window_start
+        _PACK_INTO(
+            window,
+            at,
+            0,
+            _TABLE_INDEX[answer.table],
+            op_index,
+            answer.id,
+            _XXH3_64(answer.row_json.encode()),  # type: ignore[union-attr]  # persisted: set
+        )
+        window[at] = PERSISTED
+        self._offset = offset + _SIZE
+
     def outcome_of(self, op_index: int, answer: WriteOutcome | BatchOutcome) -> None:
         """After a write op: the store's answer, one record per row."""
         if isinstance(answer, WriteOutcome):

@@ -251,5 +251,13 @@ class PlanDigest:
         self._state = xxhash.xxh3_128_digest(message)
         return self._state[:8]
 
+    def update_planned(self, op: PlannedOp, consumed: int) -> bytes:
+        """:meth:`update` of an op run as planned: the same bytes, in fewer steps (every
+        single insert of a run comes here)."""
+        self._state = state = xxhash.xxh3_128_digest(
+            b"".join((self._state, op.canonical(), _AS_PLANNED, consumed.to_bytes(8, "little")))
+        )
+        return state[:8]
+
     def hexdigest(self) -> str:
         return self._state.hex()

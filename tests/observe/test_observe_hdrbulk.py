@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stress.observe.hdrbulk import counter_medians, record_many
+from stress.observe.hdrbulk import counter_medians, micros_of, record_many
 from stress.observe.stats import HIGHEST_MICROS, LATENCY, StatsRecorder, new_histogram
 
 _VALUES = st.lists(st.integers(1, HIGHEST_MICROS), max_size=300)
@@ -83,3 +85,21 @@ def test_counter_medians_are_the_librarys_counter_by_counter(hist: object) -> No
         high = hist.get_highest_equivalent_value(value)  # type: ignore[attr-defined]
         expected.append(low + ((high - low + 1) >> 1))
     assert counter_medians(hist).tolist() == expected
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=0, max_value=3600, allow_nan=False),
+            # Just below and at whole microseconds, where a product rounds either way.
+            st.integers(0, 3_600_000_000).map(lambda us: us / 1_000_000),
+            st.integers(1, 3_600_000_000).map(lambda us: np.nextafter(us / 1e6, 0.0)),
+        ),
+        max_size=300,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_micros_of_seconds_is_int_of_the_product_value_for_value(seconds: list[float]) -> None:
+    converted = micros_of(array("d", seconds))
+    assert converted.typecode == "q"
+    assert list(converted) == [int(value * 1_000_000) for value in seconds]

@@ -152,6 +152,18 @@ def test_the_digest_sees_the_substitution_flag_and_the_draw_count(
     assert len(values) == 3
 
 
+@pytest.mark.parametrize("name", ["inserter", "mixed"])
+def test_the_planned_ops_fast_digest_is_the_general_one(
+    profiles: dict[str, Profile], name: str
+) -> None:
+    ops, consumed = _run_plan(UserPlan(SEED, 1, profiles[name], LIMITS), 300)
+    general, fast = PlanDigest(), PlanDigest()
+    for op, count in zip(ops, consumed, strict=True):
+        assert fast.update_planned(op, count) == general.update(op, False, count)
+        assert fast.state == general.state
+    assert fast.hexdigest() == _digest(ops, consumed)
+
+
 @pytest.mark.parametrize("at", [1, 20, 57])
 def test_a_resumed_plan_continues_with_the_same_ops(profiles: dict[str, Profile], at: int) -> None:
     """A restarted user resumes from (ops done, uniforms consumed) without re-planning."""
