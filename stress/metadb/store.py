@@ -262,7 +262,7 @@ class MetaDb(TableWriters):
         request, loop = self._request, self._loop
         if request is not None and loop is not None and loop.cancel(request):
             request.error = Interrupted()
-            request.done.set()
+            request.finish()
 
     def _check_interrupt(self) -> None:
         if self._interrupting:
@@ -414,7 +414,7 @@ class MetaDb(TableWriters):
         with self._in_use_lock:
             self._request = request
         try:
-            request.done.wait()
+            request.wait()
         finally:
             with self._in_use_lock:
                 self._request = None

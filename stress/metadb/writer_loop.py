@@ -1,11 +1,20 @@
-"""The ``writer-loop`` connection strategy: one writer thread per process commits in groups.
+"""The ``writer-loop`` connection strategy: one connection per process, commits in groups.
 
 The original's planned fix for write amplification (docs/metadb-store.md): rather than every
-caller taking the write lock for its own row, one thread per process and database owns a
-long-lived connection; callers hand it their rows and wait. The thread takes every write that
-arrived while it was busy and commits them together, in one ``BEGIN IMMEDIATE`` ... ``COMMIT``.
-Nothing waits on purpose: with one caller each group is one write; with many, the writes that
-queue behind a commit share the next one.
+caller taking the write lock for its own row, one long-lived connection per process and
+database writes for every caller, and writes that arrive together are committed together, in
+one ``BEGIN IMMEDIATE`` ... ``COMMIT``. Nothing waits on purpose:
+
+- a caller that finds nothing queued and no group in flight commits its own write at once,
+  on the shared connection, in its own thread (a group of one: handing it to another thread
+  and waking the caller after would cost about as much as the write itself);
+- a caller that finds a group in flight queues its write and waits; the process's writer
+  thread takes every write queued by then and commits them as the next group.
+
+So with one caller each group is one write, written with no hand-over (one row: one
+autocommit ``INSERT``, as ``long-lived`` writes it); with many, the writes that queue behind a
+commit share the next one. One group is in flight at a time (``_busy``),
+whoever writes it.
 
 Acknowledgement stays honest: a caller's write returns only after the commit of its group has
 returned (durable as the store's ``synchronous`` setting makes any commit). A group whose
@@ -23,11 +32,11 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stress.metadb.engines import Connection, is_store_failure
 from stress.metadb.ids import IdAllocator
-from stress.metadb.inserts import insert_rows, rollback_quietly, transact
+from stress.metadb.inserts import insert_one, insert_rows, rollback_quietly, transact
 
 __all__ = ["WriteRequest", "WriterLoop", "writer_loop"]
 
@@ -41,16 +50,31 @@ class WriteRequest:
 
     table: str
     row_jsons: list[str]
-    done: threading.Event = field(default_factory=threading.Event)
+    #: Set once the request is finished; made only for a queued request (a caller that
+    #: writes at once is finished when :meth:`WriterLoop.submit` returns, and making an
+    #: Event costs about 3 us).
+    done: threading.Event | None = None
     #: Reserved ids (``None``: the engine assigns them); set once, kept across a retry.
     reserved: range | None = None
     reserved_yet: bool = False
-    #: Ids of the committed rows, in order; set with ``done`` on success.
+    #: Ids of the committed rows, in order; set before it is finished, on success.
     ids: tuple[int, ...] = ()
-    #: What kept the rows out, set with ``done`` on failure.
+    #: What kept the rows out, set before it is finished, on failure.
     error: BaseException | None = None
     #: The writer has taken it into a group: it can no longer be withdrawn.
     taken: bool = False
+    finished: bool = False
+
+    def finish(self) -> None:
+        """The request's group committed or failed (or it was withdrawn): its caller may go."""
+        self.finished = True
+        if self.done is not None:
+            self.done.set()
+
+    def wait(self) -> None:
+        """Until the request is finished."""
+        if self.done is not None:
+            self.done.wait()
 
 
 def _never_interrupted() -> None:
@@ -59,7 +83,7 @@ def _never_interrupted() -> None:
 
 
 class WriterLoop:
-    """The writer thread of one process on one database, shared by its handles."""
+    """The shared connection and writer thread of one process on one database."""
 
     def __init__(
         self, open_connection: Callable[[], Connection], allocator: IdAllocator, name: str
@@ -68,9 +92,14 @@ class WriterLoop:
         self._allocator = allocator
         self._conn: Connection | None = None
         self._pending: deque[WriteRequest] = deque()
-        self._wakeup = threading.Condition()
+        # Callers take the lock itself (cheaper than entering the Condition); the writer
+        # thread waits on the Condition over it.
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
         self._users = 0
         self._stopping = False
+        #: A group is being written (by a caller or the thread): the connection is taken.
+        self._busy = False
         #: Groups committed or failed, and the writes in them (for benches and tests).
         self.groups = 0
         self.writes = 0
@@ -80,17 +109,37 @@ class WriterLoop:
     # -- callers ---------------------------------------------------------------------------
 
     def submit(self, table: str, row_jsons: list[str]) -> WriteRequest:
-        """Queue ``row_jsons`` for the next group; wait on the request's ``done``."""
+        """Write ``row_jsons`` now if the connection is free (the request comes back
+        finished), else queue them for the next group; then :meth:`WriteRequest.wait`."""
         request = WriteRequest(table, row_jsons)
-        with self._wakeup:
-            self._pending.append(request)
-            self._wakeup.notify()
+        with self._lock:
+            direct = not (self._busy or self._pending or self._stopping)
+            if direct:
+                self._busy = request.taken = True
+            else:
+                request.done = threading.Event()
+                self._pending.append(request)
+                self._wakeup.notify()
+        if direct:
+            self._write_now(request)
         return request
+
+    def _write_now(self, request: WriteRequest) -> None:
+        """Commit ``request`` as a group of one in the caller's thread, then let the writer
+        thread have the connection for whatever queued meanwhile."""
+        try:
+            self._commit([request])
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._pending or self._stopping:
+                    # Only then: a wake-up for nothing would cost a thread switch a write.
+                    self._wakeup.notify()
 
     def cancel(self, request: WriteRequest) -> bool:
         """Withdraw a request the writer has not taken yet (nothing of it was written)."""
-        with self._wakeup:
-            if request.taken or request.done.is_set():
+        with self._lock:
+            if request.taken or request.finished:
                 return False
             self._pending.remove(request)
         return True
@@ -117,15 +166,21 @@ class WriterLoop:
             group = self._next_group()
             if not group:
                 break
-            self._commit(group)
+            try:
+                self._commit(group)
+            finally:
+                with self._wakeup:
+                    self._busy = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def _next_group(self) -> list[WriteRequest]:
-        """Every write queued now, up to :data:`MAX_GROUP_ROWS` rows; empty when stopping."""
+        """Every write queued now, up to :data:`MAX_GROUP_ROWS` rows, once no group is in
+        flight (the connection is then the thread's until it clears ``_busy``); empty when
+        stopping."""
         with self._wakeup:
-            while not self._pending and not self._stopping:
+            while self._busy or (not self._pending and not self._stopping):
                 self._wakeup.wait()
             group: list[WriteRequest] = []
             rows = 0
@@ -136,6 +191,7 @@ class WriterLoop:
                 request.taken = True
                 group.append(request)
                 rows += len(request.row_jsons)
+            self._busy = bool(group)
             return group
 
     def _commit(self, group: list[WriteRequest]) -> None:
@@ -153,7 +209,7 @@ class WriterLoop:
         if culprit is not None:
             # Its caller gets the error; the others go back to the front, ahead of new writes.
             group.remove(culprit)
-            culprit.done.set()
+            culprit.finish()
             with self._wakeup:
                 self._pending.extendleft(reversed(group))
                 for request in group:
@@ -161,7 +217,7 @@ class WriterLoop:
                 self._wakeup.notify()
             return
         for request in group:
-            request.done.set()
+            request.finish()
 
     def _write(self, group: list[WriteRequest]) -> WriteRequest | None:
         """Reserve ids, insert every request in one transaction; the request whose own rows
@@ -176,6 +232,8 @@ class WriterLoop:
                     conn, request.table, len(request.row_jsons), transact
                 )
                 request.reserved_yet = True
+        if len(group) == 1 and len(group[0].row_jsons) == 1:
+            return self._write_one(conn, group[0])
         conn.execute("BEGIN IMMEDIATE")
         try:
             for request in group:
@@ -193,6 +251,19 @@ class WriterLoop:
         except BaseException:
             rollback_quietly(conn)
             raise
+        return None
+
+    @staticmethod
+    def _write_one(conn: Connection, request: WriteRequest) -> WriteRequest | None:
+        """A group of one row: one autocommit ``INSERT``, which commits on its own (see
+        :func:`insert_one`), not three statements; the request if the engine refused it."""
+        try:
+            request.ids = (insert_one(conn, request.table, request.row_jsons[0], request.reserved),)
+        except Exception as exc:
+            if is_store_failure(exc):
+                raise
+            request.error = exc
+            return request
         return None
 
     def _drop_connection(self) -> None:

@@ -1,7 +1,8 @@
 """The ``writer-loop`` strategy: group commits, honest acknowledgement, whole-group spooling.
 
-Grouping is made certain without timing: a trace callback holds the writer thread at the
-start of its first transaction (an Event, no sleep) while the test queues more writes.
+Grouping is made certain without timing: a trace callback holds the first write (a caller
+writing its own row at once, the connection being free) at its first statement (an Event, no
+sleep) while the test queues more writes behind it, for the writer thread's next group.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def _loop_of(store: MetaDb) -> WriterLoop:
     return loop
 
 
+#: The first statement of a group's write: its transaction, or a lone row's autocommit insert
+#: (an id lease's upsert is ``INSERT INTO ids``).
+_GROUP_STARTS = ("BEGIN IMMEDIATE", "INSERT INTO ticks")
+
+
 class _Gate:
-    """A trace callback that holds the writer at its first ``BEGIN IMMEDIATE`` (once armed)
-    until opened."""
+    """A trace callback that holds the first group's write (once armed) at its first
+    statement, until opened."""
 
     def __init__(self, armed: bool = True) -> None:
         self.armed = armed
@@ -39,7 +45,7 @@ class _Gate:
         self.opened = threading.Event()
 
     def __call__(self, sql: str) -> None:
-        if self.armed and sql == "BEGIN IMMEDIATE" and not self.held.is_set():
+        if self.armed and sql.startswith(_GROUP_STARTS) and not self.held.is_set():
             self.held.set()
             assert self.opened.wait(30), "the test never opened the gate"
 
@@ -103,6 +109,29 @@ def test_threads_writing_through_the_loop_find_every_acknowledged_row(
         stored = rows_by_id(reader, "ticks")
     assert len(outcomes) == 8 * (60 + 3 * 5) == len(stored)
     assert {o.id: o.row_json for o in outcomes} == stored
+
+
+def test_a_lone_caller_writes_its_own_rows_with_no_hand_over(db_path: Path, tmp_path: Path) -> None:
+    MetaDb.open(db_path, tmp_path).close()
+    statements: list[tuple[str, str]] = []
+    options = StoreOptions(
+        connection="writer-loop",
+        ids="rowid",
+        trace=lambda sql: statements.append((threading.current_thread().name, sql)),
+    )
+    with MetaDb(db_path, tmp_path, options) as store:
+        ids = [store.record("ticks", tick(f"s{n}")).id for n in range(20)]
+        statements.clear()  # the connection's set-up
+        assert store.record("ticks", tick("last")).persisted
+        batch = store.record_batch("ticks", [tick("b0"), tick("b1")])
+        loop = _loop_of(store)
+        assert (loop.groups, loop.writes) == (22, 22)  # each a group of its own
+    assert batch.persisted and len(set(ids)) == 20
+    # Written in the caller's thread; a lone row is one autocommit INSERT, a batch one
+    # transaction.
+    assert {name for name, _ in statements} == {threading.current_thread().name}
+    kinds = [sql.split()[0] for _, sql in statements]
+    assert kinds == ["INSERT", "BEGIN", "SELECT", "INSERT", "INSERT", "COMMIT"], kinds
 
 
 def test_writes_queued_behind_a_commit_share_the_next_group(db_path: Path, tmp_path: Path) -> None:
@@ -268,10 +297,15 @@ _KILLED_CHILD = textwrap.dedent(
 
     def trace(sql):
         # The fourth group's COMMIT (a COMMIT after inserts, not an id reservation's) is held,
-        # its rows inserted and not committed, until the parent kills the process.
-        if sql.startswith("INSERT"):
+        # its rows inserted and not committed, until the parent kills the process. A lone
+        # row's autocommit INSERT (no BEGIN before it) is committed by itself: not counted.
+        if sql == "BEGIN IMMEDIATE":
+            seen["sources"], seen["open"] = [], True
+        elif sql.startswith("INSERT") and seen.get("open"):
             seen["sources"] += re.findall(r'"source":"([0-9]+-[0-9]+)"', sql)
-        elif sql == "COMMIT" and seen["sources"]:
+        elif sql in ("COMMIT", "ROLLBACK"):
+            seen["open"] = False
+        if sql == "COMMIT" and seen["sources"]:
             seen["groups"] += 1
             if seen["groups"] == 4:
                 say("IN-GROUP " + " ".join(seen["sources"]))
