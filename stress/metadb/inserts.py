@@ -72,6 +72,10 @@ def insert_rows(
 
     ``check_interrupt`` runs between chunks (an engine interrupts only the statement running).
     """
+    if len(row_jsons) == 1:
+        # One row (a writer-loop group is mostly single rows): one execute, no max(id) read.
+        check_interrupt()
+        return (insert_one(conn, table, row_jsons[0], reserved),)
     if reserved is not None:
         ids = tuple(reserved)
         sql = _INSERT_WITH_ID[table]
