@@ -378,7 +378,8 @@ class Settings(BaseSettings):
         "per-op",
         description=(
             "Connection shape: `per-op` (a fresh one per operation), `long-lived`, or "
-            "`writer-loop` (one writer thread per process commits nearby writes in groups)."
+            "`writer-loop` (one connection per process; writes that arrive together commit "
+            "in one group)."
         ),
         json_schema_extra=_rule(_one_of(CONNECTION_MODES)),
     )

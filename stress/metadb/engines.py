@@ -53,9 +53,9 @@ CONNECTION_CACHE_KIB = 2000
 EngineName = Literal["sqlite", "turso"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 #: How a store handle holds its connection: a fresh one per operation (the original's shape),
-#: one kept open, or (``writer-loop``) JSON-row writes handed to one writer thread per process
-#: that commits them in groups (:mod:`stress.metadb.writer_loop`); declared here, beside the
-#: engines, so reading the vocabulary is light.
+#: one kept open, or (``writer-loop``) JSON-row writes made on one connection per process,
+#: those that arrive together committed in one group (:mod:`stress.metadb.writer_loop`);
+#: declared here, beside the engines, so reading the vocabulary is light.
 ConnectionMode = Literal["per-op", "long-lived", "writer-loop"]
 CONNECTION_MODES: tuple[ConnectionMode, ...] = get_args(ConnectionMode)
 
