@@ -154,7 +154,7 @@ class LedgerWriter:
         offset = self._offset
         if offset + (1 + count) * _SIZE > self._reserved:  # reserve(), inlined: every write op
             self._reserve_to(offset + (1 + count) * _SIZE)
-        # _append(), inlined: this and outcome_of() run for every write op.
+        # _append(), inlined: this and landed() run for every single insert.
         window = self._map
         if offset >= self._window_end or window is None:
             window = self._map_window()
@@ -198,29 +198,13 @@ class LedgerWriter:
         self._offset = offset + _SIZE
 
     def outcome_of(self, op_index: int, answer: WriteOutcome | BatchOutcome) -> None:
-        """After a write op: the store's answer, one record per row."""
+        """After a write op: the store's answer, one record per row (a single row that
+        landed, the commonest answer, is :meth:`landed`'s)."""
         if isinstance(answer, WriteOutcome):
-            row_json = answer.row_json
-            if row_json is None:
-                return
-            row_id = answer.id
-            offset = self._offset
-            window = self._map
-            if offset >= self._window_end or window is None:
-                window = self._map_window()
-            at = offset - self._window_start
-            # _append() and row_digest(), inlined: this runs after every single-row write.
-            _PACK_INTO(
-                window,
-                at,
-                0,
-                _TABLE_INDEX[answer.table],
-                op_index,
-                -1 if row_id is None else row_id,
-                _XXH3_64(row_json.encode()),
-            )
-            window[at] = _STATUS[answer.status]
-            self._offset = offset + _SIZE
+            if answer.row_json is not None:
+                row_id = -1 if answer.id is None else answer.id
+                digest = row_digest(answer.row_json)
+                self._append(_STATUS[answer.status], answer.table, op_index, row_id, digest)
             return
         self.outcome(op_index, answer.table, answer.status, answer.ids, answer.row_jsons)
 
