@@ -99,10 +99,16 @@ def test_a_kept_mutant_run_is_a_bundle_that_fails_with_its_signature(
 
 @pytest.mark.slow
 def test_a_bundle_that_no_longer_fails_is_not_as_expected(
-    mutant_run: RunOutcome, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    mutant_run: RunOutcome,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The check can fail: the bundle's mutant taken out, its replay passes, and that is a
     regression of the corpus (as a fixed bug's bundle that fails again would be)."""
+    # `stress corpus --replay` writes its runs under ./runs, as a user's would: here, not in
+    # the checkout.
+    monkeypatch.chdir(tmp_path)
     corpus = tmp_path / "corpus"
     main(["keep", str(mutant_run.run_dir), "--name", "fixed", "--corpus", str(corpus)])
     (found,) = read_corpus(corpus)
