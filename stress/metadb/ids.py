@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Literal, get_args
@@ -82,7 +83,7 @@ class _BlockAllocator(IdAllocator):
         self._leases = _LEASES.setdefault(db_key, {})
 
     def take(self, conn: Connection, table: str, count: int, transact: Transact) -> range | None:
-        if count == 1:
+        if count == 1 and _GIL:
             # The commonest case, every single-row write: one id, drawn without the lock.
             lease = self._leases.get(table)
             if lease is not None:
@@ -112,6 +113,10 @@ class _BlockAllocator(IdAllocator):
         leases[table] = _Lease(high - size + 1 + count, high + 1)
         return range(high - size + 1, high - size + 1 + count)
 
+
+# Lock-free draws rely on the GIL making next() on a count atomic; a free-threaded Python
+# (3.13t, with the GIL off) takes the lock for every id instead.
+_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 # This process's leases: file key -> table -> lease. The lock serialises renewals and
 # multi-id takes; single ids are drawn without it (see _Lease).

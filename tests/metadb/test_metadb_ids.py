@@ -12,7 +12,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from stress.metadb import MetaDb
+import pytest
+
+from stress.metadb import MetaDb, ids
 from stress.metadb.ids import make_allocator
 from stress.metadb.inserts import transact
 
@@ -33,7 +35,12 @@ def _draw(path: Path, key: str, block_size: int, mine: list[int]) -> None:
         conn.close()
 
 
-def test_threads_draw_every_block_id_once(tmp_path: Path, switch_often: None) -> None:
+@pytest.mark.parametrize("gil", [True, False], ids=["lock-free", "locked"])
+def test_threads_draw_every_block_id_once(
+    tmp_path: Path, switch_often: None, gil: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the GIL (a free-threaded Python) every id is drawn under the lock.
+    monkeypatch.setattr(ids, "_GIL", gil)
     path = tmp_path / "meta.db"
     MetaDb.open(path, tmp_path).close()
     drawn: list[list[int]] = [[] for _ in range(_THREADS)]
