@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 from metadb_helpers import rows_by_id, tick
 
-from stress.metadb import MetaDb, StoreOptions, WriteOutcome, iter_spool_lines, spool_files
+from stress.metadb import (
+    EngineName,
+    MetaDb,
+    StoreOptions,
+    WriteOutcome,
+    iter_spool_lines,
+    spool_files,
+)
 from stress.metadb.writer_loop import WriteRequest, WriterLoop
 
 
@@ -82,10 +89,12 @@ def _in_threads(work: Callable[[int], Any], count: int) -> list[Any]:
 
 
 def test_threads_writing_through_the_loop_find_every_acknowledged_row(
-    db_path: Path, tmp_path: Path
+    db_path: Path, tmp_path: Path, engine: EngineName
 ) -> None:
-    MetaDb.open(db_path, tmp_path).close()
-    options = StoreOptions(connection="writer-loop", ids="block", id_block_size=16)
+    # The connection is used by whichever thread writes a group: callers and the writer
+    # thread in turn, on both engines.
+    MetaDb.open(db_path, tmp_path, StoreOptions(engine=engine)).close()
+    options = StoreOptions(engine=engine, connection="writer-loop", ids="block", id_block_size=16)
 
     def writer(index: int) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
@@ -105,7 +114,7 @@ def test_threads_writing_through_the_loop_find_every_acknowledged_row(
 
     outcomes = [o for per_thread in _in_threads(writer, 8) for o in per_thread]
     assert all(o.persisted for o in outcomes)
-    with MetaDb(db_path, tmp_path) as reader:
+    with MetaDb(db_path, tmp_path, StoreOptions(engine=engine)) as reader:
         stored = rows_by_id(reader, "ticks")
     assert len(outcomes) == 8 * (60 + 3 * 5) == len(stored)
     assert {o.id: o.row_json for o in outcomes} == stored
