@@ -321,7 +321,7 @@ class UserRunner:
         limit = self._latency_limit_s
         if limit is not None and ended - started > limit:
             self.recorder.count(OVER_LIMIT_OPS)
-        self._journal_planned(op)
+        self._journal_op(op, _SINGLE, 0)
 
     def _hand_over(self, now: float | None = None) -> None:
         """Give the recorder the latencies of the single inserts that landed since the last
@@ -392,29 +392,19 @@ class UserRunner:
 
     def _journal_op(self, op: PlannedOp, kind: str, how: int) -> None:
         """Fold the op into the digest chain and the restart journal (order: see journal.py)."""
-        journal, consumed = self._journal, self.plan.draws.consumed
-        if journal is not None and how:
-            journal.mark(op.index, skipped=how == 2)
-        op_digest = self.digest.update(op, how == 1, consumed, skipped=how == 2)
+        journal, consumed, digest = self._journal, self.plan.draws.consumed, self.digest
+        if how == 0:  # as planned: every single insert of a run comes here
+            op_digest = digest.update_planned(op, consumed)
+        else:
+            if journal is not None:
+                journal.mark(op.index, skipped=how == 2)
+            op_digest = digest.update(op, how == 1, consumed, skipped=how == 2)
         if self._sink is not None:
             self._sink.write(op_digest)
         self.result.ops_executed += 1
         if journal is not None:
-            journal.commit(self.result.ops_executed, consumed, self.digest.state)
+            journal.commit(self.result.ops_executed, consumed, digest.state)
         self._last_ops.append((op.index, kind, how))
-
-    def _journal_planned(self, op: PlannedOp) -> None:
-        """:meth:`_journal_op` of a single insert run as planned (``how`` 0), in fewer steps;
-        the same order."""
-        consumed = self.plan.draws.consumed
-        op_digest = self.digest.update_planned(op, consumed)
-        if self._sink is not None:
-            self._sink.write(op_digest)
-        result = self.result
-        result.ops_executed += 1
-        if self._journal is not None:
-            self._journal.commit(result.ops_executed, consumed, self.digest.state)
-        self._last_ops.append((op.index, _SINGLE, 0))
 
 
 def _micros(seconds: float) -> int:

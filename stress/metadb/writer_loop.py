@@ -92,7 +92,7 @@ class WriterLoop:
         self._allocator = allocator
         self._conn: Connection | None = None
         self._pending: deque[WriteRequest] = deque()
-        # Callers take the lock itself (cheaper than entering the Condition); the writer
+        # Held through the lock itself (cheaper than entering the Condition); the writer
         # thread waits on the Condition over it.
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -130,11 +130,16 @@ class WriterLoop:
         try:
             self._commit([request])
         finally:
-            with self._lock:
-                self._busy = False
-                if self._pending or self._stopping:
-                    # Only then: a wake-up for nothing would cost a thread switch a write.
-                    self._wakeup.notify()
+            self._free_connection()
+
+    def _free_connection(self) -> None:
+        """The group in flight is done: the next one may start (the writer thread's, if
+        writes queued meanwhile)."""
+        with self._lock:
+            self._busy = False
+            if self._pending or self._stopping:
+                # Only then: a wake-up for nothing would cost a thread switch a write.
+                self._wakeup.notify()
 
     def cancel(self, request: WriteRequest) -> bool:
         """Withdraw a request the writer has not taken yet (nothing of it was written)."""
@@ -145,12 +150,12 @@ class WriterLoop:
         return True
 
     def attach(self) -> None:
-        with self._wakeup:
+        with self._lock:
             self._users += 1
 
     def detach(self) -> bool:
         """One handle is done with the loop; the last one stops it. True when it stopped."""
-        with self._wakeup:
+        with self._lock:
             self._users -= 1
             if self._users > 0:
                 return False
@@ -169,8 +174,7 @@ class WriterLoop:
             try:
                 self._commit(group)
             finally:
-                with self._wakeup:
-                    self._busy = False
+                self._free_connection()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -210,7 +214,7 @@ class WriterLoop:
             # Its caller gets the error; the others go back to the front, ahead of new writes.
             group.remove(culprit)
             culprit.finish()
-            with self._wakeup:
+            with self._lock:
                 self._pending.extendleft(reversed(group))
                 for request in group:
                     request.taken = False
